@@ -1,0 +1,162 @@
+"""Find a one-folder-per-class dataset (folder, zip or URL of a zip), verify it and copy it into data/raw."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath
+
+import pandas as pd
+
+from steel_defect.errors import UserError
+from steel_defect.images import inspect_image
+
+CHECKSUM_FILE = "SHA256SUMS"
+MANIFEST = "manifest.csv"
+MANIFEST_COLUMNS = ["path", "class", "sha256", "width", "height", "mode", "duplicate_of"]
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, dest: Path) -> Path:
+    """Fetch a URL to `dest`; offline this fails with a message saying what to do instead."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as err:
+        raise UserError(f"{url}: download failed ({err}); download the zip by hand and set data.source to its path") from None
+    return dest
+
+
+def safe_extract(archive: Path, dest: Path) -> None:
+    """Extract a zip, refusing members that would land outside `dest` (zip-slip)."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            for member in zf.namelist():
+                pure = PurePosixPath(member.replace("\\", "/"))
+                if pure.is_absolute() or ".." in pure.parts or (pure.parts and ":" in pure.parts[0]):
+                    raise UserError(f"{archive}: member '{member}' would be written outside the output folder; refused")
+            zf.extractall(dest)
+    except zipfile.BadZipFile as err:
+        raise UserError(f"{archive}: not a valid zip file ({err})") from None
+
+
+def dataset_root(folder: Path) -> Path:
+    """Descend through single wrapper folders ('NEU-CLS/' inside a zip) to the folder holding the classes."""
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__MACOSX"))]
+        dirs = [p for p in entries if p.is_dir()]
+        if len(dirs) == 1 and len(entries) == len(dirs):
+            folder = dirs[0]
+        else:
+            return folder
+
+
+def resolve_source(source: str, workdir: Path) -> Path:
+    """Return a local folder for `source`, unpacking a zip or a downloaded zip into `workdir`."""
+    if source.startswith(("http://", "https://")):
+        source_path = download(source, workdir / "download.zip")
+    else:
+        source_path = Path(source).expanduser()
+        if not source_path.exists():
+            raise UserError(f"data.source '{source}' does not exist; point it at a class-per-folder dataset or a zip")
+    if source_path.is_dir():
+        return source_path
+    if zipfile.is_zipfile(source_path):
+        safe_extract(source_path, workdir / "unzipped")
+        return dataset_root(workdir / "unzipped")
+    raise UserError(f"data.source '{source}' is neither a folder nor a zip file")
+
+
+def read_checksums(root: Path) -> dict[str, str] | None:
+    """Parse `sha256sum` output into {relative path: digest}, or None when there is no checksum file."""
+    path = root / CHECKSUM_FILE
+    if not path.exists():
+        return None
+    sums = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition(" ")
+        if not sep or len(digest) != 64:
+            raise UserError(f"{path}:{number}: not a sha256sum line: {line!r}")
+        sums[name.strip().lstrip("*")] = digest.lower()
+    return sums
+
+
+def list_images(root: Path) -> dict[str, list[Path]]:
+    """Class name -> files, one class per sub-folder; hidden files are skipped."""
+    classes = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise UserError(f"{folder}: class folder is empty; add images or remove the folder")
+        classes[folder.name] = files
+    if len(classes) < 2:
+        found = ", ".join(classes) or "none"
+        raise UserError(f"{root}: found {len(classes)} class folder(s) ({found}); need at least 2, one folder per class")
+    return classes
+
+
+def build_manifest(
+    root: Path,
+    expected_size: tuple[int, int] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Verify checksums, decode every image once and record one row per image."""
+    classes = list_images(root)
+    sums = read_checksums(root)
+    files = [f for group in classes.values() for f in group]
+    if sums is not None:
+        listed = {f.relative_to(root).as_posix() for f in files}
+        missing = sorted(set(sums) - listed)
+        if missing:
+            raise UserError(f"{root / missing[0]}: listed in {CHECKSUM_FILE} but missing ({len(missing)} missing in all)")
+    rows, first_with_digest = [], {}
+    for i, file in enumerate(files):
+        rel = file.relative_to(root).as_posix()
+        digest = sha256_of(file)
+        if sums is not None:
+            if rel not in sums:
+                raise UserError(f"{file}: not listed in {root / CHECKSUM_FILE}; remove it or add its checksum")
+            if sums[rel] != digest:
+                raise UserError(
+                    f"{file}: sha256 mismatch (expected {sums[rel][:12]}..., got {digest[:12]}...); file corrupt or altered"
+                )
+        info = inspect_image(file, expected_size)
+        duplicate_of = first_with_digest.setdefault(digest, rel)
+        rows.append(
+            [rel, file.parent.name, digest, info.width, info.height, info.mode, "" if duplicate_of == rel else duplicate_of]
+        )
+        if progress:
+            progress(i + 1, len(files))
+    return pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+
+
+def copy_dataset(root: Path, manifest: pd.DataFrame, out: Path) -> None:
+    """Copy images byte for byte (the source is only read), plus its provenance files."""
+    for rel in manifest["path"]:
+        dest = out / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / rel, dest)
+    for extra in (CHECKSUM_FILE, "SOURCE.md", "README.md", "LICENSE"):
+        if (root / extra).is_file():
+            shutil.copyfile(root / extra, out / extra)
+    manifest.to_csv(out / MANIFEST, index=False)
+
+
+def read_manifest(folder: str | Path) -> pd.DataFrame:
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise UserError(f"{path}: missing; run `dvc repro fetch` first")
+    return pd.read_csv(path, keep_default_na=False)

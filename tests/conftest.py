@@ -1,0 +1,87 @@
+"""A tiny synthetic class-per-folder dataset and a project folder to run stages in."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+CLASSES = {"crazing": "Cr", "patches": "Pa", "scratches": "Sc"}
+PER_CLASS = 20
+SIZE = 32
+FORMATS = ["bmp", "png", "jpg"]
+
+
+def make_image(cls_index: int, number: int) -> Image.Image:
+    """Class-specific texture so tiny models can tell the classes apart."""
+    rng = np.random.default_rng(cls_index * 1000 + number)
+    y, x = np.mgrid[0:SIZE, 0:SIZE]
+    pattern = [np.sin(x / 2.0), np.sin(y / 2.0), np.sin((x + y) / 3.0)][cls_index % 3]
+    pixels = 128 + 60 * pattern + rng.normal(0, 15, (SIZE, SIZE))
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), mode="L")
+
+
+def write_dataset(root: Path, per_class: int = PER_CLASS, checksums: bool = True) -> Path:
+    """Write BMP/PNG/JPEG images named like NEU's, one byte-identical pair in 'patches', and SHA256SUMS."""
+    for c, (cls, prefix) in enumerate(CLASSES.items()):
+        (root / cls).mkdir(parents=True)
+        for n in range(1, per_class + 1):
+            make_image(c, n).save(root / cls / f"{prefix}_{n}.{FORMATS[n % 3]}")
+    pair = root / "patches" / f"Pa_5.{FORMATS[5 % 3]}"
+    (root / "patches" / f"Pa_9.{FORMATS[5 % 3]}").write_bytes(pair.read_bytes())
+    (root / "patches" / f"Pa_9.{FORMATS[9 % 3]}").unlink()
+    if checksums:
+        write_checksums(root)
+    return root
+
+
+def write_checksums(root: Path) -> None:
+    lines = []
+    for f in sorted(p for p in root.rglob("*") if p.is_file() and p.parent != root):
+        lines.append(f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root).as_posix()}")
+    (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+PARAMS = {
+    "data": {"source": "source", "expected_size": [SIZE, SIZE]},
+    "split": {"strategy": "stratified", "group_size": 5, "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0},
+    "augment": {"copies": 2, "rotations": [0, 45, 90, 180], "horizontal_flip": True, "shear": 0.2, "zoom": 0.2, "seed": 0},
+}
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A folder with params.yaml and a synthetic dataset at ./source, as the working directory."""
+    write_dataset(tmp_path / "source")
+    write_params(tmp_path, PARAMS)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write_params(folder: Path, params: dict) -> None:
+    (folder / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def set_param(folder: Path, key: str, value) -> None:
+    params = yaml.safe_load((folder / "params.yaml").read_text())
+    node = params
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    write_params(folder, params)
+
+
+def tree_digest(root: Path) -> str:
+    """One hash over every file's path and bytes, to prove a folder was not modified."""
+    digest = hashlib.sha256()
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
+    return digest.hexdigest()

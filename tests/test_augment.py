@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import augment, fetch, split
+from steel_defect.augmentation import augment_images
+from steel_defect.errors import UserError
+from tests.conftest import set_param
+
+
+def images(n: int = 6) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    return rng.integers(0, 256, (n, 24, 24, 1), dtype=np.uint8)
+
+
+def test_augment_is_seeded_and_changes_pixels():
+    x = images()
+    a = augment_images(x, 2, [0, 45, 90, 180], True, 0.2, 0.2, seed=3)
+    assert a.shape == (6, 2, 24, 24, 1) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, augment_images(x, 2, [0, 45, 90, 180], True, 0.2, 0.2, seed=3))
+    assert not np.array_equal(a, augment_images(x, 2, [0, 45, 90, 180], True, 0.2, 0.2, seed=4))
+    assert not np.array_equal(a[:, 0], x)
+
+
+def test_quarter_turn_only_is_a_rotation():
+    x = images(2)
+    a = augment_images(x, 1, [90], flip=False, shear=0.0, zoom=0.0, seed=0)[:, 0]
+    turned = [np.rot90(x[i], k, axes=(0, 1)) for i in range(2) for k in (1, 3)]
+    assert any(np.abs(a[i // 2].astype(int) - t.astype(int)).mean() < 2 for i, t in enumerate(turned))
+
+
+def test_augment_stage_covers_training_images_only(project: Path):
+    fetch.main()
+    split.main()
+    augment.main()
+    out = pd.read_csv("data/augmented/manifest.csv")
+    s = pd.read_csv("data/split.csv")
+    train = set(s.loc[s["subset"] == "train", "path"])
+    assert set(out["source"]) == train
+    assert len(out) == 2 * len(train)
+    assert all((Path("data/augmented") / p).exists() for p in out["path"])
+    assert Path("plots/augmentation.png").stat().st_size > 1000
+
+
+def test_empty_rotation_list_is_named(project: Path):
+    fetch.main()
+    split.main()
+    set_param(project, "augment.rotations", [])
+    with pytest.raises(UserError, match="augment.rotations"):
+        augment.main()
+    assert not Path("data/augmented").exists()
