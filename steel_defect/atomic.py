@@ -12,12 +12,20 @@ from pathlib import Path
 from typing import Any
 
 
+def _default_mode(directory: bool) -> int:
+    """Permissions a plain mkdir/open would give; mkdtemp and mkstemp make private 0700/0600 ones."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return (0o777 if directory else 0o666) & ~umask
+
+
 @contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside `path`; it replaces `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+    tmp.chmod(_default_mode(directory=True))
     try:
         yield tmp
         if path.exists():
@@ -36,6 +44,7 @@ def atomic_file(path: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(_default_mode(directory=False))
     try:
         yield tmp
         os.replace(tmp, path)

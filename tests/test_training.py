@@ -1,0 +1,134 @@
+"""The model stages end to end on the tiny synthetic dataset: tiny images, random weights, one epoch."""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from stages import augment, evaluate, features, fetch, fine_tune, split, train_head, weights
+from steel_defect.errors import UserError
+from steel_defect.model import cut_tensors, unfreeze_index
+from tests.conftest import set_param
+
+TINY = {
+    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32},
+    "train": {"seed": 0, "epochs": 1, "batch_size": 16, "learning_rate": 0.001, "units": 8, "dropout": 0.3, "patience": 2},
+    "optimizer": "adamax",
+    "finetune": {
+        "unfreeze_from": "features.16",
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 0.0001,
+        "lr_decay": 0.9,
+        "patience": 2,
+    },
+}
+METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
+
+
+@pytest.fixture
+def data_ready(project: Path) -> Path:
+    for key, value in TINY.items():
+        set_param(project, key, value)
+    fetch.main()
+    split.main()
+    augment.main()
+    return project
+
+
+def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
+    weights.main()
+    assert json.loads(Path("models/backbone/backbone.json").read_text())["weights"] == "random init"
+
+    rows_through_backbone = []
+    predict = keras.Model.predict
+    monkeypatch.setattr(
+        keras.Model, "predict", lambda self, x, **kw: rows_through_backbone.append(len(x)) or predict(self, x, **kw)
+    )
+    features.main()
+    cached = np.load("data/features.npz")
+    assert sum(rows_through_backbone) == len(cached["path"]), "the backbone runs exactly once per image and copy"
+    assert set(cached["subset"]) == {"train", "val", "test", "augmented"}
+    assert cached["pooled"].shape == (len(cached["path"]), 1280)
+
+    monkeypatch.setattr(keras.Model, "predict", predict)
+    train_head.main()
+    fine_tune.main()
+    evaluate.main()
+
+    results = json.loads(Path("metrics/evaluate/metrics.json").read_text())
+    for key in [*METRIC_KEYS, "baseline_accuracy", "head_accuracy"]:
+        assert np.isfinite(results[key]), key
+        if key != "loss":
+            assert 0.0 <= results[key] <= 1.0, key
+    assert results["backbone"] == "mobilenet_v2" and results["weights"] == "random init"
+    assert results["params"] == keras.models.load_model("models/model.keras").count_params()
+    assert results["test_images"] == 12
+    for path in [
+        "metrics/train_head/plots/metrics/eval/loss.tsv",
+        "metrics/fine_tune/plots/metrics/train/accuracy.tsv",
+        "metrics/evaluate/plots/sklearn/confusion_matrix.json",
+        "plots/confusion_matrix.png",
+        "plots/roc.png",
+    ]:
+        assert Path(path).exists(), path
+
+
+def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):
+    weights.main()
+    features.main()
+    train_head.main()
+    before = keras.models.load_model("models/backbone/backbone.keras")
+    fine_tune.main()
+    after = keras.models.load_model("models/model.keras")
+    index = unfreeze_index(before, "features.16")
+    for layer in before.layers[1:]:
+        changed = any(
+            not np.array_equal(a, b) for a, b in zip(layer.get_weights(), after.get_layer(layer.name).get_weights(), strict=True)
+        )
+        frozen = before.layers.index(layer) < index or isinstance(layer, keras.layers.BatchNormalization)
+        assert not (frozen and changed), f"{layer.name} changed but should be frozen"
+    assert any(
+        not np.array_equal(a, b)
+        for a, b in zip(
+            before.get_layer("features.17.conv.2").get_weights(), after.get_layer("features.17.conv.2").get_weights(), strict=True
+        )
+    )
+
+
+def test_head_trains_from_the_cache_alone(data_ready: Path):
+    weights.main()
+    features.main()
+    for f in Path("models/backbone").iterdir():
+        f.unlink()  # no backbone on disk: train_head must not need one
+    train_head.main()
+    assert Path("models/head.keras").exists()
+
+
+def test_nasnet_from_scratch_has_a_two_tensor_cut(data_ready: Path):
+    set_param(data_ready, "model.backbone", "nasnet_mobile")
+    weights.main()
+    backbone = keras.models.load_model("models/backbone/backbone.keras")
+    cut = cut_tensors(backbone, unfreeze_index(backbone, "normal_conv_1_12"))
+    assert len(cut) == 2, "NASNet cells read the two previous cells' outputs"
+
+
+@pytest.mark.parametrize(
+    "key, value, before, stage, message",
+    [
+        ("model.backbone", "resnet", [], weights, r"'model.backbone' is 'resnet'; choose one of"),
+        ("model.image_size", 8, [], weights, r"'model.image_size' is 8; expected at least 32"),
+        ("finetune.unfreeze_from", "no_such_layer", [weights], features, r"'finetune.unfreeze_from' is 'no_such_layer'"),
+        ("optimizer", "rmsprop", [weights, features, train_head], fine_tune, r"'optimizer' is 'rmsprop'; choose one of"),
+    ],
+)
+def test_bad_model_params_are_named(data_ready: Path, key, value, before, stage, message):
+    for earlier in before:
+        earlier.main()
+    set_param(data_ready, key, value)
+    with pytest.raises(UserError, match=message):
+        stage.main()
+    assert not Path("models/model.keras").exists()
+    assert not list(Path(".").glob("models/.*")), "no temporary output left behind"
