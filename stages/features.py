@@ -10,7 +10,8 @@ import numpy as np
 from steel_defect.atomic import atomic_file
 from steel_defect.errors import run_stage
 from steel_defect.features import extract, image_table
-from steel_defect.params import get, integer, load_params
+from steel_defect.model import unfreeze_setting
+from steel_defect.params import integer, load_params
 
 OUT = Path("data/features.npz")
 
@@ -20,7 +21,7 @@ def main() -> None:
     start = time.time()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     table = image_table("data/split.csv", "data/augmented", "data/raw")
-    arrays = extract(backbone, get(params, "finetune.unfreeze_from"), table, integer(params, "train.batch_size", minimum=1))
+    arrays = extract(backbone, unfreeze_setting(params), table, integer(params, "train.batch_size", minimum=1))
     with atomic_file(OUT) as tmp:
         np.savez(
             tmp,

@@ -12,8 +12,16 @@ import keras
 from steel_defect.atomic import atomic_file
 from steel_defect.errors import run_stage
 from steel_defect.features import load_features
-from steel_defect.model import OPTIMIZERS, assemble, cut_tensors, make_optimizer, trainable_part, unfreeze_index
-from steel_defect.params import choice, get, integer, load_params, number
+from steel_defect.model import (
+    OPTIMIZERS,
+    assemble,
+    cut_tensors,
+    make_optimizer,
+    trainable_part,
+    unfreeze_index,
+    unfreeze_setting,
+)
+from steel_defect.params import choice, integer, load_params, number
 from steel_defect.training import TRAIN_SUBSETS, early_stopping, fit, labels_of
 
 OUT = Path("models/model.keras")
@@ -24,7 +32,7 @@ def main() -> None:
     keras.utils.set_random_seed(integer(params, "train.seed", minimum=0))
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     classifier = assemble(backbone, keras.models.load_model("models/head.keras"))
-    part = trainable_part(classifier, cut_tensors(backbone, unfreeze_index(backbone, get(params, "finetune.unfreeze_from"))))
+    part = trainable_part(classifier, cut_tensors(backbone, unfreeze_index(backbone, unfreeze_setting(params))))
     table, arrays = load_features("data/features.npz")
     classes = sorted(table["class"].unique())
     train, val = table["subset"].isin(TRAIN_SUBSETS).to_numpy(), (table["subset"] == "val").to_numpy()

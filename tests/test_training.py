@@ -17,7 +17,7 @@ TINY = {
     "train": {"seed": 0, "epochs": 1, "batch_size": 16, "learning_rate": 0.001, "units": 8, "dropout": 0.3, "patience": 2},
     "optimizer": "adamax",
     "finetune": {
-        "unfreeze_from": "features.16",
+        "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,
         "batch_size": 16,
         "learning_rate": 0.0001,
@@ -107,12 +107,19 @@ def test_head_trains_from_the_cache_alone(data_ready: Path):
     assert Path("models/head.keras").exists()
 
 
-def test_nasnet_from_scratch_has_a_two_tensor_cut(data_ready: Path):
+def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
     set_param(data_ready, "model.backbone", "nasnet_mobile")
     weights.main()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     cut = cut_tensors(backbone, unfreeze_index(backbone, "normal_conv_1_12"))
     assert len(cut) == 2, "NASNet cells read the two previous cells' outputs"
+    features.main()
+    assert {"cut_0", "cut_1"} <= set(np.load("data/features.npz").files)
+    train_head.main()
+    fine_tune.main()
+    evaluate.main()
+    results = json.loads(Path("metrics/evaluate/metrics.json").read_text())
+    assert results["backbone"] == "nasnet_mobile" and 0.0 <= results["accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -121,6 +128,7 @@ def test_nasnet_from_scratch_has_a_two_tensor_cut(data_ready: Path):
         ("model.backbone", "resnet", [], weights, r"'model.backbone' is 'resnet'; choose one of"),
         ("model.image_size", 8, [], weights, r"'model.image_size' is 8; expected at least 32"),
         ("finetune.unfreeze_from", "no_such_layer", [weights], features, r"'finetune.unfreeze_from' is 'no_such_layer'"),
+        ("finetune.unfreeze_from", {"nasnet_mobile": "x"}, [weights], features, r"no entry for backbone 'mobilenet_v2'"),
         ("optimizer", "rmsprop", [weights, features, train_head], fine_tune, r"'optimizer' is 'rmsprop'; choose one of"),
     ],
 )
