@@ -13,15 +13,15 @@ from steel_defect.features import load_features
 from steel_defect.images import load_stack
 from steel_defect.metrics import baseline_accuracy, classification_metrics, per_class_report, save_figures
 from steel_defect.params import integer, load_params
-from steel_defect.training import labels_of
+from steel_defect.training import rows_of
 
 
 def main() -> None:
     params = load_params()
     table, arrays = load_features("data/features.npz")
-    classes = sorted(table["class"].unique())
-    y = labels_of(table, classes)
-    test, fit_rows = (table["subset"] == "test").to_numpy(), table["subset"].isin(["train", "val"]).to_numpy()
+    rows = rows_of(table)
+    classes, y, test = rows.classes, rows.y, rows.test
+    originals = table["subset"].isin(["train", "val"]).to_numpy()  # the baseline sees no augmented copies
     model = keras.models.load_model("models/model.keras")
     images = load_stack(table.loc[test, "path"].tolist(), root="data/raw").astype("float32")
     probs = model.predict(images, batch_size=integer(params, "train.batch_size", minimum=1), verbose=0)
@@ -32,7 +32,7 @@ def main() -> None:
         "errors": int((probs.argmax(1) != y[test]).sum()),
         "test_images": int(test.sum()),
         "head_accuracy": classification_metrics(y[test], head_probs)["accuracy"],
-        "baseline_accuracy": baseline_accuracy(arrays["pooled"][fit_rows], y[fit_rows], arrays["pooled"][test], y[test]),
+        "baseline_accuracy": baseline_accuracy(arrays["pooled"][originals], y[originals], arrays["pooled"][test], y[test]),
         "params": int(model.count_params()),
         "backbone": info["backbone"],
         "weights": info["weights"],

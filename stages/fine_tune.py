@@ -22,7 +22,7 @@ from steel_defect.model import (
     unfreeze_setting,
 )
 from steel_defect.params import choice, integer, load_params, number
-from steel_defect.training import TRAIN_SUBSETS, early_stopping, fit, labels_of
+from steel_defect.training import early_stopping, fit, rows_of
 
 OUT = Path("models/model.keras")
 
@@ -34,9 +34,9 @@ def main() -> None:
     classifier = assemble(backbone, keras.models.load_model("models/head.keras"))
     part = trainable_part(classifier, cut_tensors(backbone, unfreeze_index(backbone, unfreeze_setting(params))))
     table, arrays = load_features("data/features.npz")
-    classes = sorted(table["class"].unique())
-    train, val = table["subset"].isin(TRAIN_SUBSETS).to_numpy(), (table["subset"] == "val").to_numpy()
-    cuts, y = [arrays[f"cut_{i}"] for i in range(len(part.inputs))], labels_of(table, classes)
+    rows = rows_of(table)
+    y, train, val = rows.y, rows.train, rows.val
+    cuts = [arrays[f"cut_{i}"] for i in range(len(part.inputs))]
     x_train, x_val = [c[train] for c in cuts], [c[val] for c in cuts]
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]

@@ -9,7 +9,7 @@ from steel_defect.errors import run_stage
 from steel_defect.features import load_features
 from steel_defect.model import build_head
 from steel_defect.params import fraction, integer, load_params, number
-from steel_defect.training import TRAIN_SUBSETS, early_stopping, fit, labels_of
+from steel_defect.training import early_stopping, fit, rows_of
 
 OUT = Path("models/head.keras")
 
@@ -18,9 +18,8 @@ def main() -> None:
     params = load_params()
     keras.utils.set_random_seed(integer(params, "train.seed", minimum=0))
     table, arrays = load_features("data/features.npz")
-    classes = sorted(table["class"].unique())
-    train, val = table["subset"].isin(TRAIN_SUBSETS).to_numpy(), (table["subset"] == "val").to_numpy()
-    pooled, y = arrays["pooled"], labels_of(table, classes)
+    rows, pooled = rows_of(table), arrays["pooled"]
+    classes, y, train, val = rows.classes, rows.y, rows.train, rows.val
     head = build_head(pooled.shape[1], len(classes), integer(params, "train.units", minimum=1), fraction(params, "train.dropout"))
     head.compile(
         keras.optimizers.Adam(number(params, "train.learning_rate", 0, 1, open_low=True)),

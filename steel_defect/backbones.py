@@ -74,7 +74,8 @@ def build_mobilenet_v2(image_size: int, weights: str | None) -> tuple[keras.Mode
         mobilenet_v2.load_torch_state(model, read_legacy_state_dict(path), str(path))
         info = {
             "weights": "imagenet (torchvision)" if weights == "imagenet" else "file",
-            "weights_file": str(path),
+            # the packaged file is named by package, not by this machine's path, so outputs match across machines
+            "weights_file": f"{TORCHVISION_PACKAGE}/weights/{TORCHVISION_FILE}" if weights == "imagenet" else str(weights),
             "weights_sha256": digest,
         }
     return model, info

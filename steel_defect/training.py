@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import keras
 import numpy as np
 import pandas as pd
@@ -11,8 +13,27 @@ from dvclive.keras import DVCLiveCallback
 TRAIN_SUBSETS = ("train", "augmented")
 
 
-def labels_of(table: pd.DataFrame, classes: list[str]) -> np.ndarray:
-    return table["class"].map({c: i for i, c in enumerate(classes)}).to_numpy()
+@dataclass(frozen=True)
+class Rows:
+    """Class indices and one boolean mask per role for the rows of the features table."""
+
+    classes: list[str]
+    y: np.ndarray
+    train: np.ndarray  # training originals and their augmented copies
+    val: np.ndarray
+    test: np.ndarray
+
+
+def rows_of(table: pd.DataFrame) -> Rows:
+    classes = sorted(table["class"].unique())
+    subset = table["subset"]
+    return Rows(
+        classes=classes,
+        y=table["class"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
+        train=subset.isin(TRAIN_SUBSETS).to_numpy(),
+        val=(subset == "val").to_numpy(),
+        test=(subset == "test").to_numpy(),
+    )
 
 
 def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batch_size: int, callbacks: list):

@@ -9,7 +9,7 @@ import pytest
 
 from stages import augment, evaluate, features, fetch, fine_tune, split, train_head, weights
 from steel_defect.errors import UserError
-from steel_defect.model import cut_tensors, unfreeze_index
+from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from tests.conftest import set_param
 
 TINY = {
@@ -96,6 +96,18 @@ def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):
             before.get_layer("features.17.conv.2").get_weights(), after.get_layer("features.17.conv.2").get_weights(), strict=True
         )
     )
+
+
+def test_model_from_the_cut_matches_head_on_cached_features(data_ready: Path):
+    """Training from cached cut activations is only valid if that path computes what the full model does."""
+    weights.main()
+    features.main()
+    train_head.main()
+    backbone = keras.models.load_model("models/backbone/backbone.keras")
+    head = keras.models.load_model("models/head.keras")
+    part = trainable_part(assemble(backbone, head), cut_tensors(backbone, unfreeze_index(backbone, "features.16")))
+    cached = np.load("data/features.npz")
+    np.testing.assert_allclose(part.predict(cached["cut_0"], verbose=0), head.predict(cached["pooled"], verbose=0), atol=1e-5)
 
 
 def test_head_trains_from_the_cache_alone(data_ready: Path):
