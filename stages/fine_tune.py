@@ -55,9 +55,9 @@ def main() -> None:
     print(f"fine_tune: {len(part.layers)} layers after the cut, {trainable:,} trainable weights, {train.sum()} rows")
     fit(
         part,
-        [c[train] for c in cuts],
+        x_train,
         y[train],
-        [c[val] for c in cuts],
+        x_val,
         y[val],
         "metrics/fine_tune",
         epochs=integer(params, "finetune.epochs", minimum=1),
