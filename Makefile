@@ -2,7 +2,6 @@
 VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
-export TF_CPP_MIN_LOG_LEVEL := 2
 
 .PHONY: repro test lint install
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.atomic import write_json
-from steel_defect.images import load_stack
+from steel_defect.dataset import read_spec
 
 
 def timed(fn, repeats: int) -> list[float]:
@@ -26,9 +26,9 @@ def timed(fn, repeats: int) -> list[float]:
 
 
 def main() -> None:
-    model = keras.models.load_model("models/model.keras")
-    split = pd.read_csv("data/split.csv")
-    images = load_stack(split.loc[split["subset"] == "test", "path"].tolist()[:64], root="data/raw").astype("float32")
+    model = keras.models.load_model("models/deployed/model.keras")
+    split = pd.read_csv("data/split.csv", keep_default_na=False)
+    images = read_spec().load(split.loc[split["subset"] == "test", "path"].tolist()[:64]).astype("float32")
     single = images[:1]
     model(single)  # build and warm up
     model.predict_on_batch(single)  # trace the compiled predict function once

@@ -7,9 +7,10 @@ import pandas as pd
 
 from steel_defect.atomic import atomic_dir
 from steel_defect.augmentation import augment_images
+from steel_defect.dataset import read_spec
 from steel_defect.errors import UserError, run_stage
-from steel_defect.images import load_stack, write_png
-from steel_defect.params import get, integer, load_params, number
+from steel_defect.images import write_png
+from steel_defect.params import boolean, get, integer, load_params, number
 from steel_defect.plots import contact_sheet
 
 OUT = Path("data/augmented")
@@ -19,20 +20,18 @@ def main() -> None:
     params = load_params()
     copies = integer(params, "augment.copies", minimum=0)
     angles = get(params, "augment.rotations")
-    if not isinstance(angles, list) or not all(isinstance(a, (int, float)) for a in angles):
+    if not isinstance(angles, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles):
         raise UserError(f"params.yaml: 'augment.rotations' is {angles!r}; expected a list of angles in degrees")
-    flip = get(params, "augment.horizontal_flip")
-    if not isinstance(flip, bool):
-        raise UserError(f"params.yaml: 'augment.horizontal_flip' is {flip!r}; expected true or false")
-    split = pd.read_csv("data/split.csv")
+    spec = read_spec()
+    split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
-    print(f"augment: {copies} variant(s) of each of {len(train)} training images")
-    images = load_stack(train["path"].tolist(), root="data/raw")
+    print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color})")
+    images = spec.load(train["path"].tolist())
     variants = augment_images(
         images,
         copies,
         angles,
-        flip,
+        boolean(params, "augment.horizontal_flip"),
         shear=number(params, "augment.shear", 0.0, 1.0),
         zoom=number(params, "augment.zoom", 0.0, 0.9),
         seed=integer(params, "augment.seed", minimum=0),
@@ -40,17 +39,16 @@ def main() -> None:
     rows = []
     with atomic_dir(OUT) as tmp:
         for i, (path, cls) in enumerate(zip(train["path"], train["class"], strict=True)):
-            stem = Path(path).stem
             (tmp / cls).mkdir(exist_ok=True)
             for k in range(copies):
-                rel = f"{cls}/{stem}_aug{k}.png"
+                rel = f"{cls}/{Path(path).name}.aug{k}.png"  # the full name: a.jpg and a.png may both exist
                 write_png(tmp / rel, variants[i, k])
                 rows.append((rel, path, cls, k))
         pd.DataFrame(rows, columns=["path", "source", "class", "copy"]).to_csv(tmp / "manifest.csv", index=False)
     rng = np.random.default_rng(0)
     shown = [int(rng.choice(np.flatnonzero(train["class"] == c))) for c in sorted(train["class"].unique())]
     if copies:
-        contact_sheet("plots/augmentation.png", images[shown], variants[shown], [train["path"][i] for i in shown])
+        contact_sheet("plots/augmentation.png", images[shown], variants[shown], [train["class"][i] for i in shown])
     print(f"augment: wrote {len(rows)} images to {OUT}/ and plots/augmentation.png")
 
 

@@ -1,13 +1,17 @@
-"""Stage features: run the frozen backbone once over every image and augmented copy, and cache the results."""
+"""Stage features: run the frozen backbone once over every image and augmented copy, and cache the results.
+
+The cache also records where fine-tuning starts (the cut, from finetune.unfreeze_from), so that
+decision is made here once and fine_tune reads it rather than working it out again.
+"""
 
 import json
 import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from steel_defect.atomic import atomic_file
+from steel_defect.atomic import write_npz
+from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import extract, image_table
 from steel_defect.model import unfreeze_setting
@@ -21,19 +25,21 @@ def main() -> None:
     start = time.time()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     table = image_table("data/split.csv", "data/augmented", "data/raw")
-    arrays = extract(backbone, unfreeze_setting(params), table, integer(params, "train.batch_size", minimum=1))
-    with atomic_file(OUT) as tmp:
-        np.savez(
-            tmp,
-            path=table["path"].to_numpy(str),
-            **{"class": table["class"].to_numpy(str)},
-            subset=table["subset"].to_numpy(str),
+    arrays = extract(backbone, unfreeze_setting(params), table, read_spec(), integer(params, "features.batch_size", minimum=1))
+    write_npz(
+        OUT,
+        {
+            "path": table["path"].to_numpy(str),
+            "class": table["class"].to_numpy(str),
+            "subset": table["subset"].to_numpy(str),
             **arrays,
-        )
+        },
+    )
     info = json.loads(Path("models/backbone/backbone.json").read_text())
-    shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in arrays.items())
+    shapes = ", ".join(f"{k} {v.shape[1:]}" for k, v in arrays.items() if k != "cut_names")
     print(
-        f"features: {info['backbone']} ({info['weights']}): {len(table)} images -> {OUT} [{shapes}] in {time.time() - start:.0f}s"
+        f"features: {info['backbone']} ({info['weights']}): {len(table)} images -> {OUT} [{shapes}], "
+        f"cut at {', '.join(arrays['cut_names'])} in {time.time() - start:.0f}s"
     )
 
 

@@ -1,23 +1,28 @@
-"""Stage fetch: copy and verify the dataset named by data.source into data/raw/ with a manifest."""
+"""Stage fetch: copy and verify the dataset named by data.source into data/raw/, and decide how it is read.
+
+Writes data/raw/ (images byte for byte plus manifest.csv), data/dataset.json (class names, grayscale
+or colour, the one size images are loaded at, which images get resized) and metrics/data.json.
+"""
 
 import tempfile
 import time
 from pathlib import Path
 
 from steel_defect.atomic import atomic_dir, write_json
-from steel_defect.dataset import build_manifest, copy_dataset, resolve_source
-from steel_defect.errors import UserError, run_stage
-from steel_defect.params import get, load_params
+from steel_defect.dataset import COLORS, ODD_SIZE, build_manifest, copy_dataset, decide_spec, resolve_source, write_spec
+from steel_defect.errors import run_stage
+from steel_defect.params import choice, get, load_params, size_or_null
 
 OUT = Path("data/raw")
+SPEC = Path("data/dataset.json")
 
 
 def main() -> None:
     params = load_params()
     source = get(params, "data.source")
-    expected = get(params, "data.expected_size", None)
-    if expected is not None and not (isinstance(expected, list) and len(expected) == 2):
-        raise UserError(f"params.yaml: 'data.expected_size' is {expected!r}; expected [width, height] or null")
+    expected = size_or_null(params, "data.expected_size")
+    odd_size = choice(params, "data.odd_size", ODD_SIZE)
+    color = choice(params, "data.color", COLORS)
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="fetch-") as work:
         root = resolve_source(str(source), Path(work))
@@ -27,21 +32,29 @@ def main() -> None:
             if done % 300 == 0 or done == total:
                 print(f"fetch: verified and decoded {done}/{total} images", flush=True)
 
-        manifest = build_manifest(root, expected, progress)
+        manifest = build_manifest(root, progress)
+        spec, notes = decide_spec(manifest, expected, odd_size, color)
         with atomic_dir(OUT) as tmp:
             copy_dataset(root, manifest, tmp)
+            write_spec(SPEC, spec, notes)  # inside the block: a failed copy leaves the old spec with the old data
     duplicates = manifest[manifest["duplicate_of"] != ""]
     for _, row in duplicates.iterrows():
         print(f"fetch: {row['path']} is byte-identical to {row['duplicate_of']} (kept; split keeps them together)")
+    for path in notes["resized"]:
+        print(f"fetch: {path} will be resized to {spec.size[0]}x{spec.size[1]} when loaded (data.odd_size: resize)")
     write_json(
         "metrics/data.json",
         {
             "images": len(manifest),
             "classes": manifest["class"].value_counts().sort_index().to_dict(),
             "duplicate_files": len(duplicates),
+            "resized_images": len(notes["resized"]),
         },
     )
-    print(f"fetch: wrote {len(manifest)} images in {manifest['class'].nunique()} classes to {OUT}/ in {time.time() - start:.1f}s")
+    print(
+        f"fetch: {len(manifest)} images in {len(spec.classes)} classes -> {OUT}/ in {time.time() - start:.1f}s; "
+        f"read as {spec.color} {spec.size[0]}x{spec.size[1]} ({notes['color_reason']})"
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Stage fine_tune: unfreeze the top of the backbone and train it with the head on cached cut activations.
 
-Frozen layers never change, so their output (the 'cut') was computed once by the features stage; only
-the layers from finetune.unfreeze_from onwards run here, with BatchNorm kept in inference mode.
+Frozen layers never change, so their output (the 'cut', chosen by the features stage and named in
+its cache) was computed once; only the layers after it run here, with BatchNorm kept in inference
+mode. Writes models/fine_tuned.keras (image in, probabilities out), one candidate for select.
 """
 
 import math
@@ -9,34 +10,27 @@ from pathlib import Path
 
 import keras
 
-from steel_defect.atomic import atomic_file
+from steel_defect.atomic import save_model
+from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import load_features
-from steel_defect.model import (
-    OPTIMIZERS,
-    assemble,
-    cut_tensors,
-    make_optimizer,
-    trainable_part,
-    unfreeze_index,
-    unfreeze_setting,
-)
+from steel_defect.model import OPTIMIZERS, assemble, make_optimizer, tensors_named, trainable_part
 from steel_defect.params import choice, integer, load_params, number
-from steel_defect.training import early_stopping, fit, rows_of
+from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, fit, rows_of, seed_everything
 
-OUT = Path("models/model.keras")
+OUT = Path("models/fine_tuned.keras")
 
 
 def main() -> None:
     params = load_params()
-    keras.utils.set_random_seed(integer(params, "train.seed", minimum=0))
-    backbone = keras.models.load_model("models/backbone/backbone.keras")
-    classifier = assemble(backbone, keras.models.load_model("models/head.keras"))
-    part = trainable_part(classifier, cut_tensors(backbone, unfreeze_index(backbone, unfreeze_setting(params))))
+    seed_everything(integer(params, "train.seed", minimum=0))
     table, arrays = load_features("data/features.npz")
-    rows = rows_of(table)
+    classifier = assemble(keras.models.load_model("models/backbone/backbone.keras"), keras.models.load_model("models/head.keras"))
+    names = [str(n) for n in arrays["cut_names"]]
+    part = trainable_part(classifier, tensors_named(classifier, names))
+    rows = rows_of(table, read_spec().classes)
     y, train, val = rows.y, rows.train, rows.val
-    cuts = [arrays[f"cut_{i}"] for i in range(len(part.inputs))]
+    cuts = [arrays[f"cut_{i}"] for i in range(len(names))]
     x_train, x_val = [c[train] for c in cuts], [c[val] for c in cuts]
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]
@@ -52,7 +46,8 @@ def main() -> None:
         metrics=["accuracy"],
     )
     trainable = sum(w.numpy().size for w in part.trainable_weights)
-    print(f"fine_tune: {len(part.layers)} layers after the cut, {trainable:,} trainable weights, {train.sum()} rows")
+    print(f"fine_tune: {len(part.layers)} layers after the cut ({', '.join(names)}), {trainable:,} trainable weights")
+    print(f"fine_tune: {train.sum()} training rows (originals + augmented), {val.sum()} validation images")
     fit(
         part,
         x_train,
@@ -62,10 +57,10 @@ def main() -> None:
         "metrics/fine_tune",
         epochs=integer(params, "finetune.epochs", minimum=1),
         batch_size=batch_size,
-        callbacks=[early_stopping(integer(params, "finetune.patience", minimum=1))],
+        callbacks=[early_stopping(integer(params, "finetune.patience", minimum=1), number(params, "finetune.min_delta", 0, 1))],
+        class_weight=class_weights(y[train], len(rows.classes), choice(params, "train.class_weight", CLASS_WEIGHTS)),
     )
-    with atomic_file(OUT) as tmp:
-        classifier.save(tmp)
+    save_model(classifier, OUT)
     print(f"fine_tune: saved {OUT} ({classifier.count_params():,} parameters)")
 
 

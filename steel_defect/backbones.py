@@ -1,7 +1,8 @@
-"""Build an ImageNet backbone that takes grayscale 0..255 images of any size, and say where its weights came from.
+"""Build an ImageNet backbone that takes raw 0..255 images of any size, and say where its weights came from.
 
-The preprocessing (resize, gray -> 3 channels, the backbone's own normalisation) lives inside the
-model, so the saved model takes raw images and nobody can feed it the wrong scaling.
+The preprocessing (resize, gray -> 3 channels for grayscale data, the backbone's own normalisation)
+lives inside the model, so the saved model takes raw images and nobody can feed it the wrong scaling.
+The input has the dataset's channel count (1 or 3), so the saved model records which it expects.
 """
 
 from __future__ import annotations
@@ -44,16 +45,17 @@ def packaged_torchvision_weights() -> Path:
     return path
 
 
-def grayscale_input(image_size: int):
-    """Input of grayscale 0..255 images of any size, resized and repeated to 3 channels."""
-    image = keras.Input((None, None, 1), name="image")
+def image_input(image_size: int, channels: int):
+    """Input of 0..255 images of any size with 1 or 3 channels, resized; grayscale repeated to 3 channels."""
+    image = keras.Input((None, None, channels), name="image")
     x = layers.Resizing(image_size, image_size, name="resize")(image)
-    x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    if channels == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     return image, x
 
 
-def build_mobilenet_v2(image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
-    image, x = grayscale_input(image_size)
+def build_mobilenet_v2(image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
+    image, x = image_input(image_size, channels)
     model = keras.Model(image, mobilenet_v2.mobilenet_v2(mobilenet_v2.preprocess(x)), name="mobilenet_v2")
     info = {"weights": "random init"}
     if weights is not None:
@@ -81,8 +83,8 @@ def build_mobilenet_v2(image_size: int, weights: str | None) -> tuple[keras.Mode
     return model, info
 
 
-def build_nasnet_mobile(image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
-    image, x = grayscale_input(image_size)
+def build_nasnet_mobile(image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
+    image, x = image_input(image_size, channels)
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)  # the paper's [-1, 1] scaling
     if weights not in (None, "imagenet") and not Path(weights).exists():
         raise UserError(f"model.weights '{weights}' does not exist; use imagenet, a Keras weights file, or null")
@@ -101,10 +103,16 @@ def build_nasnet_mobile(image_size: int, weights: str | None) -> tuple[keras.Mod
     return keras.Model(image, model.output, name="nasnet_mobile"), info
 
 
-def build_backbone(name: str, image_size: int, weights: str | None) -> tuple[keras.Model, dict]:
-    """A flat functional backbone (no top) and a provenance record naming backbone and weights."""
+def build_backbone(name: str, image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
+    """A flat functional backbone (no top) and a provenance record naming backbone, weights and input."""
     builders = {"mobilenet_v2": build_mobilenet_v2, "nasnet_mobile": build_nasnet_mobile}
     if name not in builders:
         raise UserError(f"params.yaml: 'model.backbone' is {name!r}; choose one of {', '.join(BACKBONES)}")
-    model, info = builders[name](image_size, weights)
-    return model, {"backbone": name, "image_size": image_size, **info, "backbone_params": model.count_params()}
+    model, info = builders[name](image_size, weights, channels)
+    return model, {
+        "backbone": name,
+        "image_size": image_size,
+        "channels": channels,
+        **info,
+        "backbone_params": model.count_params(),
+    }

@@ -1,23 +1,33 @@
-"""Find a one-folder-per-class dataset (folder, zip or URL of a zip), verify it and copy it into data/raw."""
+"""Find a one-folder-per-class dataset (folder, zip or URL of a zip), verify it and copy it into data/raw.
+
+It also decides, once, how every later stage reads the images (the DatasetSpec in data/dataset.json):
+the class names, grayscale or colour, and the one size all images are loaded at.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import numpy as np
 import pandas as pd
 
+from steel_defect.atomic import write_json
 from steel_defect.errors import UserError
-from steel_defect.images import inspect_image
+from steel_defect.images import IMAGE_SUFFIXES, inspect_image, load_stack
 
 CHECKSUM_FILE = "SHA256SUMS"
 MANIFEST = "manifest.csv"
-MANIFEST_COLUMNS = ["path", "class", "sha256", "width", "height", "mode", "duplicate_of"]
+MANIFEST_COLUMNS = ["path", "class", "sha256", "width", "height", "mode", "colour", "duplicate_of"]
+ODD_SIZE = ["resize", "refuse"]
+COLORS = ["auto", "grayscale", "rgb"]
 
 
 def sha256_of(path: Path) -> str:
@@ -94,31 +104,31 @@ def read_checksums(root: Path) -> dict[str, str] | None:
     return sums
 
 
-def list_images(root: Path) -> dict[str, list[Path]]:
-    """Class name -> files, one class per sub-folder; hidden files are skipped."""
-    classes = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+def list_images(root: Path) -> tuple[dict[str, list[Path]], list[Path]]:
+    """Class name -> image files, one class per sub-folder; plus the other files found (not images by name)."""
+    classes, others = {}, []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith((".", "__MACOSX"))):
         files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
-        if not files:
-            raise UserError(f"{folder}: class folder is empty; add images or remove the folder")
-        classes[folder.name] = files
+        images = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
+        others += [f for f in files if f not in images]
+        if not images:
+            raise UserError(
+                f"{folder}: class folder has no images ({', '.join(IMAGE_SUFFIXES)}); add images or remove the folder"
+            )
+        classes[folder.name] = images
     if len(classes) < 2:
         found = ", ".join(classes) or "none"
         raise UserError(f"{root}: found {len(classes)} class folder(s) ({found}); need at least 2, one folder per class")
-    return classes
+    return classes, others
 
 
-def build_manifest(
-    root: Path,
-    expected_size: tuple[int, int] | None = None,
-    progress: Callable[[int, int], None] | None = None,
-) -> pd.DataFrame:
+def build_manifest(root: Path, progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Verify checksums, decode every image once and record one row per image."""
-    classes = list_images(root)
+    classes, others = list_images(root)
     sums = read_checksums(root)
     files = [f for group in classes.values() for f in group]
     if sums is not None:
-        listed = {f.relative_to(root).as_posix() for f in files}
+        listed = {f.relative_to(root).as_posix() for f in files + others}
         missing = sorted(set(sums) - listed)
         if missing:
             raise UserError(f"{root / missing[0]}: listed in {CHECKSUM_FILE} but missing ({len(missing)} missing in all)")
@@ -133,10 +143,19 @@ def build_manifest(
                 raise UserError(
                     f"{file}: sha256 mismatch (expected {sums[rel][:12]}..., got {digest[:12]}...); file corrupt or altered"
                 )
-        info = inspect_image(file, expected_size)
+        info = inspect_image(file)
         duplicate_of = first_with_digest.setdefault(digest, rel)
         rows.append(
-            [rel, file.parent.name, digest, info.width, info.height, info.mode, "" if duplicate_of == rel else duplicate_of]
+            [
+                rel,
+                file.parent.name,
+                digest,
+                info.width,
+                info.height,
+                info.mode,
+                info.colour,
+                "" if duplicate_of == rel else duplicate_of,
+            ]
         )
         if progress:
             progress(i + 1, len(files))
@@ -160,3 +179,62 @@ def read_manifest(folder: str | Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path}: missing; run `dvc repro fetch` first")
     return pd.read_csv(path, keep_default_na=False)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How every stage reads the images: decided once by fetch, saved in data/dataset.json and with the model."""
+
+    classes: list[str]
+    channels: int  # 1 grayscale, 3 RGB
+    size: tuple[int, int]  # (width, height) every image is loaded at
+
+    @property
+    def color(self) -> str:
+        return "grayscale" if self.channels == 1 else "rgb"
+
+    def load(self, paths: list[str], root: str | Path = "data/raw") -> np.ndarray:
+        return load_stack(paths, root, self.channels, self.size)
+
+
+def decide_spec(
+    manifest: pd.DataFrame, expected_size: tuple[int, int] | None, odd_size: str, color: str
+) -> tuple[DatasetSpec, dict]:
+    """The spec for this data and params, and notes for data/dataset.json (which files get resized, why colour)."""
+    sizes = list(zip(manifest["width"], manifest["height"], strict=True))
+    common = max(sorted(set(sizes)), key=sizes.count)  # the most common size; ties go to the smallest
+    target = tuple(expected_size) if expected_size else common
+    odd = manifest[[s != target for s in sizes]]
+    if len(odd):
+        first = odd.iloc[0]
+        shape = f"{first['width']}x{first['height']}"
+        if expected_size:
+            raise UserError(
+                f"{first['path']}: image is {shape}, expected {target[0]}x{target[1]} (data.expected_size; "
+                f"{len(odd)} such image(s)); fix the file or set data.expected_size: null"
+            )
+        if odd_size == "refuse":
+            raise UserError(
+                f"{first['path']}: image is {shape} but most are {target[0]}x{target[1]} ({len(odd)} such image(s)); "
+                "fix the file or set data.odd_size: resize"
+            )
+    colourful = int(manifest["colour"].astype(bool).sum())
+    channels = {"grayscale": 1, "rgb": 3, "auto": 3 if colourful else 1}[color]
+    spec = DatasetSpec(sorted(manifest["class"].unique()), channels, (int(target[0]), int(target[1])))
+    notes = {
+        "color_reason": f"data.color: {color}; {colourful} of {len(manifest)} images are colour",
+        "resized": odd["path"].tolist(),
+    }
+    return spec, notes
+
+
+def write_spec(path: str | Path, spec: DatasetSpec, notes: dict) -> None:
+    write_json(path, {"classes": spec.classes, "channels": spec.channels, "color": spec.color, "size": list(spec.size), **notes})
+
+
+def read_spec(path: str | Path = "data/dataset.json") -> DatasetSpec:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: missing; run `dvc repro fetch` first")
+    data = json.loads(path.read_text())
+    return DatasetSpec(list(data["classes"]), int(data["channels"]), (int(data["size"][0]), int(data["size"][1])))

@@ -20,7 +20,7 @@ from sklearn.metrics import (  # noqa: E402
     roc_auc_score,
 )
 
-from steel_defect.atomic import atomic_file  # noqa: E402
+from steel_defect.plots import save, wrap_label  # noqa: E402
 
 
 def classification_metrics(y_true: np.ndarray, probs: np.ndarray) -> dict[str, float]:
@@ -44,36 +44,29 @@ def per_class_report(y_true: np.ndarray, y_pred: np.ndarray, classes: list[str])
     )
 
 
-def baseline_accuracy(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, seed: int = 0) -> float:
-    """Plain logistic regression on frozen pooled features, no augmentation: the bar training must clear."""
-    model = LogisticRegression(max_iter=5000, random_state=seed).fit(x_train, y_train)
-    return float(accuracy_score(y_test, model.predict(x_test)))
+def fit_baseline(x_train: np.ndarray, y_train: np.ndarray, c: float, max_iter: int) -> LogisticRegression:
+    """Plain logistic regression on frozen pooled features of the training originals: the bar training must clear."""
+    return LogisticRegression(C=c, max_iter=max_iter).fit(x_train, y_train)
 
 
 def save_figures(folder: str | Path, y_true: np.ndarray, probs: np.ndarray, classes: list[str], title: str) -> None:
-    """Confusion matrix and one-vs-rest ROC curves as PNGs."""
+    """Confusion matrix and one-vs-rest ROC curves as PNGs; figures grow with the number of classes."""
     folder = Path(folder)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    labels = [wrap_label(c) for c in classes]
+    side = 4.5 + 0.7 * len(classes)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
     ConfusionMatrixDisplay.from_predictions(
-        y_true,
-        probs.argmax(1),
-        labels=range(len(classes)),
-        display_labels=classes,
-        ax=ax,
-        cmap="Blues",
-        colorbar=False,
-        xticks_rotation=35,
+        y_true, probs.argmax(1), labels=range(len(classes)), display_labels=labels, ax=ax, cmap="Blues", colorbar=False
     )
-    ax.set_title(title, fontsize=9)
+    ax.tick_params(axis="both", labelsize=8)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
+    ax.set_title(title, fontsize=9, wrap=True)
     fig.tight_layout()
-    with atomic_file(folder / "confusion_matrix.png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    save(fig, folder / "confusion_matrix.png")
+    fig, ax = plt.subplots(figsize=(7, 5.5))
     for i, name in enumerate(classes):
         RocCurveDisplay.from_predictions(y_true == i, probs[:, i], name=name, ax=ax, plot_chance_level=(i == 0))
+    ax.legend(fontsize=7, loc="lower right")
     ax.set_title(f"One-vs-rest ROC, test set\n{title}", fontsize=9)
     fig.tight_layout()
-    with atomic_file(folder / "roc.png") as tmp:
-        fig.savefig(tmp, dpi=90)
-    plt.close(fig)
+    save(fig, folder / "roc.png")

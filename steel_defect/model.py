@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from steel_defect.errors import UserError
@@ -19,6 +20,21 @@ def build_head(n_features: int, n_classes: int, units: int, dropout: float) -> k
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = layers.Dense(n_classes, activation="softmax", name="head_softmax")(x)
     return keras.Model(features, outputs, name="head")
+
+
+def build_linear_head(coef: np.ndarray, intercept: np.ndarray) -> keras.Model:
+    """A fitted multinomial logistic regression as a Keras softmax layer, so the baseline can be deployed too.
+
+    scikit-learn's predict_proba is softmax(x @ coef.T + intercept); with two classes it keeps one row
+    (sigmoid of z), which equals softmax over (-z/2, z/2).
+    """
+    if coef.shape[0] == 1:
+        coef, intercept = np.concatenate([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    features = keras.Input((coef.shape[1],), name="pooled_features")
+    dense = layers.Dense(coef.shape[0], activation="softmax", name="baseline_softmax")
+    model = keras.Model(features, dense(features), name="baseline")
+    dense.set_weights([coef.T.astype("float32"), intercept.astype("float32")])
+    return model
 
 
 def pooled_backbone(backbone: keras.Model) -> keras.KerasTensor:
@@ -73,6 +89,30 @@ def cut_tensors(backbone: keras.Model, index: int) -> list[keras.KerasTensor]:
                     seen.add(id(tensor))
                     cut.append(tensor)
     return cut
+
+
+def cut_names(cut: list[keras.KerasTensor]) -> list[str]:
+    """'layer:node:index' for each cut tensor: recorded in the features cache, so fine_tune uses this very cut."""
+    names = []
+    for tensor in cut:
+        operation, node_index, tensor_index = tensor._keras_history
+        names.append(f"{operation.name}:{node_index}:{tensor_index}")
+    return names
+
+
+def tensors_named(model: keras.Model, names: list[str]) -> list[keras.KerasTensor]:
+    """The tensors `cut_names` named, found in `model` (which must contain those layers)."""
+    tensors = []
+    for name in names:
+        layer_name, node_index, tensor_index = name.rsplit(":", 2)
+        try:
+            node = model.get_layer(layer_name)._inbound_nodes[int(node_index)]
+        except (ValueError, IndexError):
+            raise UserError(
+                f"the features cache names cut tensor {name!r}, not in {model.name}; run `dvc repro features`"
+            ) from None
+        tensors.append(node.output_tensors[int(tensor_index)])
+    return tensors
 
 
 def trainable_part(classifier: keras.Model, cut: list[keras.KerasTensor]) -> keras.Model:

@@ -1,7 +1,13 @@
-"""Read params.yaml and check each value, naming the key when one is wrong."""
+"""Read params.yaml and check each value, naming the key when one is wrong.
+
+Every key a stage reads goes through `get`, which records it in READ: a test compares that record
+with the `params:` each stage declares in dvc.yaml, so DVC reruns a stage exactly when a key it
+reads changes.
+"""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +16,39 @@ import yaml
 from steel_defect.errors import UserError
 
 _MISSING = object()
+READ: set[str] = set()
+
+# Every key params.yaml may hold; a key below a `*` is free-form (finetune.unfreeze_from maps backbone -> value).
+KNOWN_KEYS = {
+    "data": ["source", "expected_size", "odd_size", "color"],
+    "split": ["strategy", "group_size", "test_fraction", "val_fraction", "seed"],
+    "augment": ["copies", "rotations", "horizontal_flip", "shear", "zoom", "seed"],
+    "model": ["backbone", "weights", "image_size"],
+    "features": ["batch_size"],
+    "train": [
+        "seed",
+        "epochs",
+        "batch_size",
+        "learning_rate",
+        "units",
+        "dropout",
+        "patience",
+        "min_delta",
+        "plateau_factor",
+        "plateau_patience",
+        "min_lr",
+        "class_weight",
+    ],
+    "baseline": ["C", "max_iter"],
+    "optimizer": None,
+    "finetune": ["unfreeze_from.*", "epochs", "batch_size", "learning_rate", "lr_decay", "patience", "min_delta"],
+    "select": ["candidates"],
+}
+KNOWN = {f"{section}.{key}" if keys else section for section, keys in KNOWN_KEYS.items() for key in (keys or [None])}
 
 
 def load_params(path: str | Path = "params.yaml") -> dict:
-    """Load the whole params file; a missing or malformed file is a UserError."""
+    """Load the whole params file; a missing or malformed file, or an unknown key, is a UserError."""
     path = Path(path)
     try:
         params = yaml.safe_load(path.read_text())
@@ -23,11 +58,40 @@ def load_params(path: str | Path = "params.yaml") -> dict:
         raise UserError(f"{path}: not valid YAML: {err}") from None
     if not isinstance(params, dict):
         raise UserError(f"{path}: expected a mapping of sections")
+    for key in _dotted_keys(params):
+        if not _known(key):
+            raise UserError(f"{path}: unknown key '{key}'{_suggest(key)}")
     return params
 
 
+def _known(key: str) -> bool:
+    """In the schema, or at / below a free-form key ('finetune.unfreeze_from' or 'finetune.unfreeze_from.nasnet_mobile')."""
+    return key in KNOWN or any(k.endswith(".*") and (key == k[:-2] or key.startswith(k[:-1])) for k in KNOWN)
+
+
+def _dotted_keys(node: dict, prefix: str = "") -> list[str]:
+    """Leaf keys as 'section.key'; a section whose schema lists no keys (optimizer) is a leaf itself."""
+    keys = []
+    for name, value in node.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict) and key not in KNOWN:
+            keys.extend(_dotted_keys(value, key + "."))
+        else:
+            keys.append(key)
+    return keys
+
+
+def _suggest(key: str) -> str:
+    names = sorted(k.removesuffix(".*") for k in KNOWN)
+    last = key.rsplit(".", 1)[-1]
+    same_leaf = [k for k in names if k.rsplit(".", 1)[-1] == last]
+    close = same_leaf or difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else f"; known sections: {', '.join(KNOWN_KEYS)}"
+
+
 def get(params: dict, key: str, default: Any = _MISSING) -> Any:
-    """Look up a dotted key such as 'split.seed'."""
+    """Look up a dotted key such as 'split.seed' (and record that it was read)."""
+    READ.add(key)
     node: Any = params
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -79,3 +143,28 @@ def number(
 def fraction(params: dict, key: str, default: Any = _MISSING) -> float:
     """A fraction strictly between 0 and 1."""
     return number(params, key, 0.0, 1.0, open_low=True, open_high=True, default=default)
+
+
+def boolean(params: dict, key: str) -> bool:
+    value = get(params, key)
+    if not isinstance(value, bool):
+        raise UserError(f"params.yaml: '{key}' is {value!r}; expected true or false")
+    return value
+
+
+def size_or_null(params: dict, key: str) -> tuple[int, int] | None:
+    """[width, height] of positive integers, or null."""
+    value = get(params, key)
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+        raise UserError(f"params.yaml: '{key}' is {value!r}; expected [width, height] or null")
+    return int(value[0]), int(value[1])
+
+
+def choices_list(params: dict, key: str, allowed: list[str]) -> list[str]:
+    """A non-empty list drawn from `allowed`, in the user's order."""
+    value = get(params, key)
+    if not (isinstance(value, list) and value and all(v in allowed for v in value)):
+        raise UserError(f"params.yaml: '{key}' is {value!r}; expected a non-empty list of {', '.join(allowed)}")
+    return value

@@ -10,6 +10,7 @@ from sklearn.model_selection import train_test_split
 from steel_defect.errors import UserError
 
 STRATEGIES = ["stratified", "grouped"]
+MIN_GROUPS = 3  # one each for train, validation and test
 
 
 def image_number(path: str) -> int | None:
@@ -50,7 +51,9 @@ def split_groups(groups: pd.Series, labels: pd.Series, test_fraction: float, see
     try:
         keep, held = train_test_split(table["group"], test_size=test_fraction, stratify=table["label"], random_state=seed)
     except ValueError as err:
-        raise UserError(f"{what}: cannot make a stratified split ({err})") from None
+        raise UserError(
+            f"params.yaml: '{what}' is {test_fraction}: cannot make a stratified split ({err}); change it or add images"
+        ) from None
     return groups.index[groups.isin(set(keep))], groups.index[groups.isin(set(held))]
 
 
@@ -65,6 +68,14 @@ def make_split(
     """Assign every image to train, val or test; val is carved out of the training part."""
     groups = assign_groups(manifest, strategy, group_size)
     labels = manifest["class"]
+    per_class = pd.DataFrame({"group": groups, "label": labels}).drop_duplicates("group")["label"].value_counts()
+    for cls, n in per_class.items():
+        if n < MIN_GROUPS:
+            images = int((labels == cls).sum())
+            raise UserError(
+                f"data/raw/{cls}: class has {images} image(s) in {n} split group(s); the split needs at least {MIN_GROUPS} "
+                "per class (train, validation, test): add images to the class folder or remove it"
+            )
     rest, test = split_groups(groups, labels, test_fraction, seed, "split.test_fraction")
     train, val = split_groups(groups[rest], labels[rest], val_fraction, seed, "split.val_fraction")
     subset = pd.Series("train", index=manifest.index)

@@ -1,4 +1,4 @@
-"""Keras training glue shared by the two training stages: callbacks and data selection."""
+"""Keras training glue shared by the training stages: seeding, callbacks, class weights and data selection."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
+from steel_defect.atomic import atomic_dir
+
 TRAIN_SUBSETS = ("train", "augmented")
+CLASS_WEIGHTS = ["balanced", "none"]
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same machine -> same weights: Python, NumPy and TF seeds plus TF's deterministic kernels."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
 
 
 @dataclass(frozen=True)
@@ -20,25 +30,38 @@ class Rows:
     classes: list[str]
     y: np.ndarray
     train: np.ndarray  # training originals and their augmented copies
+    originals: np.ndarray  # training originals only (what the baseline sees)
     val: np.ndarray
     test: np.ndarray
 
 
-def rows_of(table: pd.DataFrame) -> Rows:
-    classes = sorted(table["class"].unique())
+def rows_of(table: pd.DataFrame, classes: list[str]) -> Rows:
+    """Masks over the features table; `classes` (from data/dataset.json) fixes the label order."""
     subset = table["subset"]
     return Rows(
         classes=classes,
         y=table["class"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
         train=subset.isin(TRAIN_SUBSETS).to_numpy(),
+        originals=(subset == "train").to_numpy(),
         val=(subset == "val").to_numpy(),
         test=(subset == "test").to_numpy(),
     )
 
 
-def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batch_size: int, callbacks: list):
-    """model.fit with curves logged by dvclive (Live(dvcyaml=False): plots are declared in dvc.yaml)."""
-    with Live(live_dir, dvcyaml=False, save_dvc_exp=False) as live:
+def class_weights(y: np.ndarray, n_classes: int, mode: str) -> dict[int, float] | None:
+    """'balanced': each class weighs n / (k * n_c), so a 63-image class counts as much as a 397-image one."""
+    if mode == "none":
+        return None
+    counts = np.bincount(y, minlength=n_classes)
+    return {c: float(len(y) / (n_classes * n)) for c, n in enumerate(counts) if n}
+
+
+def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batch_size: int, callbacks: list, class_weight=None):
+    """model.fit with curves logged by dvclive into a temporary folder renamed onto `live_dir` when done.
+
+    Live(dvcyaml=False): plots are declared in dvc.yaml. A killed run leaves the previous curves.
+    """
+    with atomic_dir(live_dir) as tmp, Live(str(tmp), dvcyaml=False, save_dvc_exp=False) as live:
         history = model.fit(
             x,
             y,
@@ -46,6 +69,7 @@ def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batc
             epochs=epochs,
             batch_size=batch_size,
             callbacks=[*callbacks, DVCLiveCallback(live=live)],
+            class_weight=class_weight,
             verbose=2,
             shuffle=True,
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import yaml
 from PIL import Image
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import stages  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before anything imports TensorFlow)
 
 CLASSES = {"crazing": "Cr", "patches": "Pa", "scratches": "Sc"}
 PER_CLASS = 20
@@ -50,7 +49,7 @@ def write_checksums(root: Path) -> None:
 
 
 PARAMS = {
-    "data": {"source": "source", "expected_size": [SIZE, SIZE]},
+    "data": {"source": "source", "expected_size": [SIZE, SIZE], "odd_size": "resize", "color": "auto"},
     "split": {"strategy": "stratified", "group_size": 5, "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0},
     "augment": {"copies": 2, "rotations": [0, 45, 90, 180], "horizontal_flip": True, "shear": 0.2, "zoom": 0.2, "seed": 0},
 }

@@ -81,12 +81,12 @@ def test_failed_fetch_keeps_previous_output(project: Path):
     with pytest.raises(UserError):
         fetch.main()
     assert tree_digest(Path("data/raw")) == before
-    assert [p.name for p in Path("data").iterdir()] == ["raw"], "no temporary folder left behind"
+    assert sorted(p.name for p in Path("data").iterdir()) == ["dataset.json", "raw"], "no temporary folder left behind"
 
 
 def test_empty_class_folder(project: Path):
     (project / "source" / "inclusion").mkdir()
-    with pytest.raises(UserError, match=r"inclusion: class folder is empty"):
+    with pytest.raises(UserError, match=r"inclusion: class folder has no images"):
         fetch.main()
 
 

@@ -7,15 +7,31 @@ import keras
 import numpy as np
 import pytest
 
-from stages import augment, evaluate, features, fetch, fine_tune, split, train_head, weights
+from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect.errors import UserError
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from tests.conftest import set_param
 
 TINY = {
     "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32},
-    "train": {"seed": 0, "epochs": 1, "batch_size": 16, "learning_rate": 0.001, "units": 8, "dropout": 0.3, "patience": 2},
+    "features": {"batch_size": 16},
+    "train": {
+        "seed": 0,
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 0.001,
+        "units": 8,
+        "dropout": 0.3,
+        "patience": 2,
+        "min_delta": 0.005,
+        "plateau_factor": 0.25,
+        "plateau_patience": 3,
+        "min_lr": 1e-8,
+        "class_weight": "balanced",
+    },
+    "baseline": {"C": 1.0, "max_iter": 200},
     "optimizer": "adamax",
+    "select": {"candidates": ["fine_tuned", "head", "baseline"]},
     "finetune": {
         "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,
@@ -23,6 +39,7 @@ TINY = {
         "learning_rate": 0.0001,
         "lr_decay": 0.9,
         "patience": 2,
+        "min_delta": 0.0,
     },
 }
 METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
@@ -56,15 +73,19 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(keras.Model, "predict", predict)
     train_head.main()
     fine_tune.main()
+    select.main()
     evaluate.main()
 
     results = json.loads(Path("metrics/evaluate/metrics.json").read_text())
-    for key in [*METRIC_KEYS, "baseline_accuracy", "head_accuracy"]:
+    for key in [*METRIC_KEYS, "baseline_accuracy", "head_accuracy", "fine_tuned_accuracy"]:
         assert np.isfinite(results[key]), key
         if key != "loss":
             assert 0.0 <= results[key] <= 1.0, key
     assert results["backbone"] == "mobilenet_v2" and results["weights"] == "random init"
-    assert results["params"] == keras.models.load_model("models/model.keras").count_params()
+    chosen = json.loads(Path("metrics/select.json").read_text())["chosen"]
+    assert results["chosen"] == chosen and results["accuracy"] == results[f"{chosen}_accuracy"]
+    assert results["params"] == keras.models.load_model("models/deployed/model.keras").count_params()
+    assert json.loads(Path("models/deployed/model.json").read_text())["classes"] == ["crazing", "patches", "scratches"]
     assert results["test_images"] == 12
     for path in [
         "metrics/train_head/plots/metrics/eval/loss.tsv",
@@ -82,7 +103,7 @@ def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):
     train_head.main()
     before = keras.models.load_model("models/backbone/backbone.keras")
     fine_tune.main()
-    after = keras.models.load_model("models/model.keras")
+    after = keras.models.load_model("models/fine_tuned.keras")
     index = unfreeze_index(before, "features.16")
     for layer in before.layers[1:]:
         changed = any(
@@ -129,9 +150,10 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
     assert {"cut_0", "cut_1"} <= set(np.load("data/features.npz").files)
     train_head.main()
     fine_tune.main()
+    select.main()
     evaluate.main()
     results = json.loads(Path("metrics/evaluate/metrics.json").read_text())
-    assert results["backbone"] == "nasnet_mobile" and 0.0 <= results["accuracy"] <= 1.0
+    assert results["backbone"] == "nasnet_mobile" and 0.0 <= results["fine_tuned_accuracy"] <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -150,5 +172,5 @@ def test_bad_model_params_are_named(data_ready: Path, key, value, before, stage,
     set_param(data_ready, key, value)
     with pytest.raises(UserError, match=message):
         stage.main()
-    assert not Path("models/model.keras").exists()
+    assert not Path("models/fine_tuned.keras").exists()
     assert not list(Path(".").glob("models/.*")), "no temporary output left behind"
