@@ -6,6 +6,8 @@ The backbone's input takes the dataset's channel count (data/dataset.json), so g
 
 from pathlib import Path
 
+import keras
+
 from steel_defect.atomic import atomic_dir, save_model, write_json
 from steel_defect.backbones import BACKBONES, build_backbone
 from steel_defect.dataset import read_spec
@@ -17,6 +19,7 @@ OUT = Path("models/backbone")
 
 def main() -> None:
     params = load_params()
+    keras.utils.set_random_seed(integer(params, "model.seed", minimum=0))  # for weights: null (random init)
     backbone, info = build_backbone(
         choice(params, "model.backbone", BACKBONES),
         integer(params, "model.image_size", minimum=32),

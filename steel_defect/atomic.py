@@ -94,8 +94,19 @@ def write_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
             _zip_member(zf, f"{key}.npy", buffer.getvalue(), zipfile.ZIP_STORED)
 
 
+def _renumber_shared_ids(node: Any, ids: dict[int, int]) -> Any:
+    """Keras writes `shared_object_id` as Python id()s, memory addresses that change every run; number them 0, 1, ..."""
+    if isinstance(node, dict):
+        return {
+            k: ids.setdefault(v, len(ids)) if k == "shared_object_id" else _renumber_shared_ids(v, ids) for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_renumber_shared_ids(v, ids) for v in node]
+    return node
+
+
 def save_model(model, path: str | Path) -> None:
-    """model.save, then the archive rewritten without its save date, so equal weights give equal bytes."""
+    """model.save, then the archive rewritten without its save date and memory addresses: equal models, equal bytes."""
     with atomic_file(path) as tmp:
         model.save(tmp)
         with zipfile.ZipFile(tmp) as zf:
@@ -106,4 +117,6 @@ def save_model(model, path: str | Path) -> None:
                     metadata = json.loads(data)
                     metadata.pop("date_saved", None)
                     data = json.dumps(metadata, sort_keys=True).encode()
+                elif name == "config.json":
+                    data = json.dumps(_renumber_shared_ids(json.loads(data), {})).encode()
                 _zip_member(zf, name, data)

@@ -23,7 +23,7 @@ KNOWN_KEYS = {
     "data": ["source", "expected_size", "odd_size", "color"],
     "split": ["strategy", "group_size", "test_fraction", "val_fraction", "seed"],
     "augment": ["copies", "rotations", "horizontal_flip", "shear", "zoom", "seed"],
-    "model": ["backbone", "weights", "image_size"],
+    "model": ["backbone", "weights", "image_size", "seed"],
     "features": ["batch_size"],
     "train": [
         "seed",

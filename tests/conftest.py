@@ -54,6 +54,38 @@ PARAMS = {
     "augment": {"copies": 2, "rotations": [0, 45, 90, 180], "horizontal_flip": True, "shear": 0.2, "zoom": 0.2, "seed": 0},
 }
 
+# Model params small enough for one-epoch tests: tiny images, random weights, a few units.
+TINY = {
+    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32, "seed": 0},
+    "features": {"batch_size": 16},
+    "train": {
+        "seed": 0,
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 0.001,
+        "units": 8,
+        "dropout": 0.3,
+        "patience": 2,
+        "min_delta": 0.005,
+        "plateau_factor": 0.25,
+        "plateau_patience": 3,
+        "min_lr": 1e-8,
+        "class_weight": "balanced",
+    },
+    "baseline": {"C": 1.0, "max_iter": 200},
+    "optimizer": "adamax",
+    "select": {"candidates": ["fine_tuned", "head", "baseline"]},
+    "finetune": {
+        "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
+        "epochs": 1,
+        "batch_size": 16,
+        "learning_rate": 0.0001,
+        "lr_decay": 0.9,
+        "patience": 2,
+        "min_delta": 0.0,
+    },
+}
+
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

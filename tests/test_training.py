@@ -10,38 +10,8 @@ import pytest
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect.errors import UserError
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
-from tests.conftest import set_param
+from tests.conftest import TINY, set_param
 
-TINY = {
-    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32},
-    "features": {"batch_size": 16},
-    "train": {
-        "seed": 0,
-        "epochs": 1,
-        "batch_size": 16,
-        "learning_rate": 0.001,
-        "units": 8,
-        "dropout": 0.3,
-        "patience": 2,
-        "min_delta": 0.005,
-        "plateau_factor": 0.25,
-        "plateau_patience": 3,
-        "min_lr": 1e-8,
-        "class_weight": "balanced",
-    },
-    "baseline": {"C": 1.0, "max_iter": 200},
-    "optimizer": "adamax",
-    "select": {"candidates": ["fine_tuned", "head", "baseline"]},
-    "finetune": {
-        "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
-        "epochs": 1,
-        "batch_size": 16,
-        "learning_rate": 0.0001,
-        "lr_decay": 0.9,
-        "patience": 2,
-        "min_delta": 0.0,
-    },
-}
 METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
 
 

@@ -1,0 +1,108 @@
+"""Real `dvc repro` on a tiny copy of this project: identical reruns, and training stages killed part-way.
+
+The copy uses this repository's own dvc.yaml, stages/ and steel_defect/, the tiny synthetic dataset
+and the tiny model params, so it exercises the same wiring a user's `dvc repro` does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import yaml
+
+from tests.conftest import PARAMS, TINY, set_param, write_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV = {
+    **os.environ,
+    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    "DVC_NO_ANALYTICS": "1",
+    "PYTHONUNBUFFERED": "1",  # so the test sees each epoch line as it is printed
+    **{
+        f"GIT_{who}_{what}": value
+        for who in ("AUTHOR", "COMMITTER")
+        for what, value in (("NAME", "test"), ("EMAIL", "t@example.org"))
+    },
+}
+
+
+def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
+    assert not check or result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def locked_hashes(repo: Path) -> dict[str, str]:
+    """Output path -> md5 for every output in dvc.lock (files, folders, metrics, plots)."""
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def leftovers(repo: Path) -> list[Path]:
+    return [p for folder in ("data", "models", "metrics", "plots") for p in (repo / folder).rglob(".*.tmp-*")]
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git + DVC project with the real pipeline and tiny params, reproduced once."""
+    repo = tmp_path_factory.mktemp("dvc-project")
+    for folder in ("stages", "steel_defect"):
+        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
+    shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
+    for key, value in {**PARAMS, **TINY}.items():
+        set_param(repo, key, value)
+    write_dataset(repo / "source")
+    run(["git", "init", "-q"], repo)
+    run(["dvc", "init", "-q"], repo)
+    run(["dvc", "config", "core.analytics", "false"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "tiny project"], repo)  # dvclive reads the baseline commit, as in any clone
+    run(["dvc", "repro"], repo)
+    return repo
+
+
+def test_rerun_gives_byte_identical_outputs(repo: Path):
+    first = locked_hashes(repo)
+    run(["dvc", "repro", "-f"], repo)
+    second = locked_hashes(repo)
+    assert first == second, {k: (first[k], second.get(k)) for k in first if first[k] != second.get(k)}
+    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    assert len(first) == sum(len(stage["outs"]) for stage in declared.values()), "every output is compared"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
+def test_training_stage_killed_part_way_leaves_no_partial_output_and_repro_completes(repo: Path, sig: signal.Signals):
+    head_before = (repo / "models/head.keras").read_bytes()
+    set_param(repo, "train.epochs", 500)
+    set_param(repo, "train.patience", 500)
+    dvc = subprocess.Popen(["dvc", "repro"], cwd=repo, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, deadline = [], time.time() + 300
+    for line in dvc.stdout:
+        output.append(line)
+        if line.startswith("Epoch 3/500") or time.time() > deadline:
+            break
+    stage = [p for p in psutil.Process(dvc.pid).children(recursive=True) if "stages.train_head" in " ".join(p.cmdline())]
+    assert stage, "train_head was not running:\n" + "".join(output[-30:])
+    stage[0].send_signal(sig)
+    rest, _ = dvc.communicate(timeout=120)
+    assert dvc.returncode != 0
+    head = repo / "models/head.keras"
+    assert not head.exists() or head.read_bytes() == head_before, "a killed stage never leaves a half-written model"
+    if sig == signal.SIGTERM:
+        assert "interrupted: no output was written" in rest
+        assert not leftovers(repo), "SIGTERM runs the cleanup"
+    set_param(repo, "train.epochs", TINY["train"]["epochs"])
+    set_param(repo, "train.patience", TINY["train"]["patience"])
+    run(["dvc", "repro"], repo)
+    assert "up to date" in run(["dvc", "status"], repo).stdout
+    assert not leftovers(repo), "the next run removes what a SIGKILL left"
+    assert head.read_bytes() == head_before, "the rerun reproduces the same model, byte for byte"
