@@ -26,6 +26,10 @@ def main() -> None:
     parser.add_argument("seeds", type=int, nargs="+")
     parser.add_argument("--set", action="append", default=[], help="extra param overrides, e.g. split.strategy=grouped")
     args = parser.parse_args()
+    dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, check=True).stdout
+    if dirty.strip():
+        # the restore at the end resets params.yaml, dvc.lock, metrics/ and plots/: never over a user's own edits
+        raise SystemExit("error: uncommitted changes in the working tree; commit or stash them before the sweep")
     out = Path("metrics/seeds.json")
     table = json.loads(out.read_text()) if out.exists() else []
     try:
