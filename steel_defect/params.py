@@ -135,8 +135,11 @@ def number(
     too_low = low is not None and (value <= low if open_low else value < low)
     too_high = high is not None and (value >= high if open_high else value > high)
     if too_low or too_high:
-        left, right = "(" if open_low else "[", ")" if open_high else "]"
-        raise UserError(f"params.yaml: '{key}' is {value}; expected a value in {left}{low}, {high}{right}")
+        if high is None:
+            expected = f"{'more than' if open_low else 'at least'} {low}"
+        else:
+            expected = f"a value in {'(' if open_low else '['}{low}, {high}{')' if open_high else ']'}"
+        raise UserError(f"params.yaml: '{key}' is {value}; expected {expected}")
     return float(value)
 
 
