@@ -9,7 +9,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import pandas as pd
 from dvclive import Live
 
 from steel_defect.atomic import write_json
@@ -23,10 +22,7 @@ from steel_defect.selection import CANDIDATES, load_candidates, score
 def main() -> None:
     params = load_params()
     spec = read_spec()
-    split = pd.read_csv("data/split.csv", keep_default_na=False)
-    test = split[split["subset"] == "test"]
-    y = test["class"].map({c: i for i, c in enumerate(spec.classes)}).to_numpy()
-    images = spec.load(test["path"].tolist()).astype("float32")
+    images, y = spec.load_subset("test")
     batch_size = integer(params, "features.batch_size", minimum=1)
     model = keras.models.load_model("models/deployed/model.keras")
     deployed = json.loads(Path("models/deployed/model.json").read_text())

@@ -28,7 +28,7 @@ def main() -> None:
     classifier = assemble(keras.models.load_model("models/backbone/backbone.keras"), keras.models.load_model("models/head.keras"))
     names = [str(n) for n in arrays["cut_names"]]
     part = trainable_part(classifier, tensors_named(classifier, names))
-    rows = rows_of(table, read_spec().classes)
+    rows = rows_of(table, read_spec())
     y, train, val = rows.y, rows.train, rows.val
     cuts = [arrays[f"cut_{i}"] for i in range(len(names))]
     x_train, x_val = [c[train] for c in cuts], [c[val] for c in cuts]

@@ -1,12 +1,10 @@
-"""Stage select: score every candidate model on the validation images and deploy the best as models/model.keras.
+"""Stage select: score every candidate model on the validation images and deploy the best in models/deployed/.
 
 The model users get is chosen on validation data, never on test (see steel_defect/selection.py for
-the rule); models/model.json records the choice, why, and what the model expects as input.
+the rule); models/deployed/model.json records the choice, why, the classes and the input it expects.
 """
 
 from pathlib import Path
-
-import pandas as pd
 
 from steel_defect.atomic import atomic_dir, save_model, write_json
 from steel_defect.dataset import read_spec
@@ -20,10 +18,7 @@ OUT = Path("models/deployed")
 def main() -> None:
     params = load_params()
     spec = read_spec()
-    split = pd.read_csv("data/split.csv", keep_default_na=False)
-    val = split[split["subset"] == "val"]
-    images = spec.load(val["path"].tolist()).astype("float32")
-    y = val["class"].map({c: i for i, c in enumerate(spec.classes)}).to_numpy()
+    images, y = spec.load_subset("val")
     candidates = load_candidates(choices_list(params, "select.candidates", CANDIDATES))
     batch_size = integer(params, "features.batch_size", minimum=1)
     scores = {name: score(y, model.predict(images, batch_size=batch_size, verbose=0)) for name, model in candidates.items()}

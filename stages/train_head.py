@@ -25,7 +25,7 @@ def main() -> None:
     params = load_params()
     seed_everything(integer(params, "train.seed", minimum=0))
     table, arrays = load_features("data/features.npz")
-    rows, pooled = rows_of(table, read_spec().classes), arrays["pooled"]
+    rows, pooled = rows_of(table, read_spec()), arrays["pooled"]
     y, train, val = rows.y, rows.train, rows.val
     baseline = fit_baseline(
         pooled[rows.originals],

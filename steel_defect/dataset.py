@@ -196,6 +196,16 @@ class DatasetSpec:
     def load(self, paths: list[str], root: str | Path = "data/raw") -> np.ndarray:
         return load_stack(paths, root, self.channels, self.size)
 
+    def labels(self, names: pd.Series) -> np.ndarray:
+        """Class names -> indices in this spec's class order (the order the models' outputs use)."""
+        return names.map({c: i for i, c in enumerate(self.classes)}).to_numpy()
+
+    def load_subset(self, subset: str, split_csv: str | Path = "data/split.csv") -> tuple[np.ndarray, np.ndarray]:
+        """Images (float32, as models take them) and labels of one subset of the split."""
+        split = pd.read_csv(split_csv, keep_default_na=False)
+        rows = split[split["subset"] == subset]
+        return self.load(rows["path"].tolist()).astype("float32"), self.labels(rows["class"])
+
 
 def decide_spec(
     manifest: pd.DataFrame, expected_size: tuple[int, int] | None, odd_size: str, color: str

@@ -12,6 +12,7 @@ from dvclive import Live
 from dvclive.keras import DVCLiveCallback
 
 from steel_defect.atomic import atomic_dir
+from steel_defect.dataset import DatasetSpec
 
 TRAIN_SUBSETS = ("train", "augmented")
 CLASS_WEIGHTS = ["balanced", "none"]
@@ -35,12 +36,12 @@ class Rows:
     test: np.ndarray
 
 
-def rows_of(table: pd.DataFrame, classes: list[str]) -> Rows:
-    """Masks over the features table; `classes` (from data/dataset.json) fixes the label order."""
+def rows_of(table: pd.DataFrame, spec: DatasetSpec) -> Rows:
+    """Masks over the features table; the spec (data/dataset.json) fixes the label order."""
     subset = table["subset"]
     return Rows(
-        classes=classes,
-        y=table["class"].map({c: i for i, c in enumerate(classes)}).to_numpy(),
+        classes=spec.classes,
+        y=spec.labels(table["class"]),
         train=subset.isin(TRAIN_SUBSETS).to_numpy(),
         originals=(subset == "train").to_numpy(),
         val=(subset == "val").to_numpy(),
