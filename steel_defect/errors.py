@@ -24,7 +24,7 @@ def run_stage(main: Callable[[], None]) -> None:
     renamed into place only when complete, see atomic.py); a SIGKILL cannot be caught, and its
     leftovers are removed by the next run.
     """
-    signal.signal(signal.SIGTERM, _interrupt)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         main()
     except UserError as err:
@@ -33,3 +33,5 @@ def run_stage(main: Callable[[], None]) -> None:
     except KeyboardInterrupt as err:
         print("interrupted: no output was written", file=sys.stderr)
         sys.exit(143 if str(err) == "SIGTERM" else 130)
+    finally:
+        signal.signal(signal.SIGTERM, previous)  # a caller that runs stages in-process (the tests) keeps its own handler

@@ -46,6 +46,16 @@ def locked_hashes(repo: Path) -> dict[str, str]:
     return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
 
 
+def stage_processes(dvc_pid: int) -> list[psutil.Process]:
+    """The Python process running `python -m stages.train_head` under this `dvc repro`.
+
+    DVC starts a stage with `$SHELL -c CMD`; where SHELL is unset (CI) that is `/bin/sh -c`, and
+    Debian's dash stays as the parent. The signal must reach Python itself: killing only the shell
+    would leave Python training on as an orphan that writes its model after DVC has given up.
+    """
+    return [p for p in psutil.Process(dvc_pid).children(recursive=True) if "stages.train_head" in p.cmdline()]
+
+
 def leftovers(repo: Path) -> list[Path]:
     return [p for folder in ("data", "models", "metrics", "plots") for p in (repo / folder).rglob(".*.tmp-*")]
 
@@ -90,11 +100,12 @@ def test_training_stage_killed_part_way_leaves_no_partial_output_and_repro_compl
         output.append(line)
         if line.startswith("Epoch 3/500") or time.time() > deadline:
             break
-    stage = [p for p in psutil.Process(dvc.pid).children(recursive=True) if "stages.train_head" in " ".join(p.cmdline())]
-    assert stage, "train_head was not running:\n" + "".join(output[-30:])
+    stage = stage_processes(dvc.pid)
+    assert len(stage) == 1, "train_head was not running:\n" + "".join(output[-30:])
     stage[0].send_signal(sig)
     rest, _ = dvc.communicate(timeout=120)
     assert dvc.returncode != 0
+    assert not stage[0].is_running(), "the stage itself stopped (not only the shell DVC started it with)"
     head = repo / "models/head.keras"
     assert not head.exists() or head.read_bytes() == head_before, "a killed stage never leaves a half-written model"
     if sig == signal.SIGTERM:

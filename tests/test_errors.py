@@ -26,11 +26,9 @@ def test_sigterm_unwinds_cleanup_and_exits_143(tmp_path, capsys):
             os.kill(os.getpid(), signal.SIGTERM)
 
     previous = signal.getsignal(signal.SIGTERM)
-    try:
-        with pytest.raises(SystemExit) as exit_info:
-            run_stage(main)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with pytest.raises(SystemExit) as exit_info:
+        run_stage(main)
+    assert signal.getsignal(signal.SIGTERM) is previous, "the caller's own SIGTERM handler is back"
     assert exit_info.value.code == 143
     assert capsys.readouterr().err == "interrupted: no output was written\n"
     assert list(tmp_path.iterdir()) == [], "neither the output nor its temporary file remains"
