@@ -39,6 +39,7 @@ def main() -> None:
             for name, m in others.items()
         },
         "params": int(model.count_params()),
+        **{f"{name}_params": int(m.count_params()) for name, m in others.items()},
         "backbone": info["backbone"],
         "weights": info["weights"],
         "input": spec.color,

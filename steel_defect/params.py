@@ -43,6 +43,7 @@ KNOWN_KEYS = {
     "optimizer": None,
     "finetune": ["unfreeze_from.*", "epochs", "batch_size", "learning_rate", "lr_decay", "patience", "min_delta"],
     "select": ["candidates"],
+    "compare": ["datasets"],
 }
 KNOWN = {f"{section}.{key}" if keys else section for section, keys in KNOWN_KEYS.items() for key in (keys or [None])}
 
@@ -170,4 +171,12 @@ def choices_list(params: dict, key: str, allowed: list[str]) -> list[str]:
     value = get(params, key)
     if not (isinstance(value, list) and value and all(v in allowed for v in value)):
         raise UserError(f"params.yaml: '{key}' is {value!r}; expected a non-empty list of {', '.join(allowed)}")
+    return value
+
+
+def strings(params: dict, key: str) -> list[str]:
+    """A non-empty list of non-empty strings."""
+    value = get(params, key)
+    if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
+        raise UserError(f"params.yaml: '{key}' is {value!r}; expected a non-empty list of names")
     return value

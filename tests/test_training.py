@@ -55,6 +55,8 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     chosen = json.loads(Path("metrics/select.json").read_text())["chosen"]
     assert results["chosen"] == chosen and results["accuracy"] == results[f"{chosen}_accuracy"]
     assert results["params"] == keras.models.load_model("models/deployed/model.keras").count_params()
+    assert results["params"] == results[f"{chosen}_params"], "each candidate's size is reported as deployed"
+    assert results["baseline_params"] < results["head_params"], "the baseline is one softmax layer on the same backbone"
     assert json.loads(Path("models/deployed/model.json").read_text())["classes"] == ["crazing", "patches", "scratches"]
     assert results["test_images"] == 12
     for path in [

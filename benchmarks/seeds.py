@@ -1,0 +1,58 @@
+"""Aggregate the seed experiments into metrics/seeds.json (n, mean, std, 95% interval per split strategy).
+
+Run the seeds with DVC's queue first (see the README, "Results over several seeds"):
+
+    dvc exp run --queue -S 'split.seed=range(0,5)' -S 'split.strategy=stratified,grouped' \\
+        -S data.source=$(realpath ../shared/data/NEU-CLS)
+    dvc queue start --jobs 1
+    python -m benchmarks.seeds
+
+Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from steel_defect.atomic import write_json
+from steel_defect.errors import UserError, run_stage
+from steel_defect.seeds import aggregate, runs_from_exp_show
+
+OUT = "metrics/seeds.json"
+
+
+def dvc_json(*args: str) -> object:
+    result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"`dvc {' '.join(args)} --json` failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout or "null")
+
+
+def main() -> None:
+    if dvc_json("status"):
+        raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
+    runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
+    workspace = next((r for r in runs if r.rev == "workspace"), None)
+    if workspace is None or workspace.metrics is None:
+        raise UserError("no results in the workspace; run `dvc repro` first")
+    try:
+        table = aggregate(runs, workspace)
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    if not table["strategies"]:
+        raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
+    write_json(OUT, table)
+    for strategy, result in table["strategies"].items():
+        acc = result["accuracy"]
+        spread = f" +- {acc['std']:.4f}, 95% CI [{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]" if acc["std"] is not None else ""
+        print(
+            f"{strategy}: seeds {result['seeds']}: accuracy {acc['mean']:.4f}{spread}; "
+            f"{result['total_errors']} errors in {result['test_predictions']} test predictions"
+        )
+    print(f"-> {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,55 @@
+"""Stage compare: the literature table (data/literature.csv) beside this project's measured results.
+
+Writes metrics/compare.md (the README shows it) and plots/compare.png. Our rows come from
+metrics/seeds.json (mean and spread over split seeds, see benchmarks/seeds.py) while it describes
+the data in metrics/data.json; otherwise from this run alone (n=1). Rows on other datasets are
+listed separately and never ranked or plotted (see steel_defect/compare.py).
+"""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from steel_defect.atomic import atomic_file
+from steel_defect.compare import figure, join, literature_rows, measured_rows, report
+from steel_defect.errors import UserError, run_stage
+from steel_defect.params import get, integer, load_params, strings
+from steel_defect.seeds import single_run
+
+LITERATURE = Path("data/literature.csv")
+SEEDS = Path("metrics/seeds.json")
+LATENCY = Path("metrics/latency.json")
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def main() -> None:
+    params = load_params()
+    datasets = strings(params, "compare.datasets")
+    copies = integer(params, "augment.copies", minimum=0)
+    evaluate = json.loads(Path("metrics/evaluate/metrics.json").read_text())
+    data = json.loads(Path("metrics/data.json").read_text())
+    seeds = read_json(SEEDS)
+    if not isinstance(seeds, dict) or seeds.get("dataset") != data:
+        split = json.loads(Path("metrics/split.json").read_text())
+        print(f"compare: {SEEDS} is missing or describes other data; our rows are this run alone (n=1)")
+        seeds = single_run(evaluate, get(params, "split.strategy"), get(params, "split.seed"), split["train"]["total"])
+    try:
+        literature = literature_rows(pd.read_csv(LITERATURE, dtype=str, keep_default_na=False).replace("", None), datasets)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise UserError(f"{LITERATURE}: {err}") from None
+    same, other = join(literature, measured_rows(seeds, evaluate, read_json(LATENCY), datasets[0], copies))
+    with atomic_file("metrics/compare.md") as tmp:
+        tmp.write_text(report(same, other, datasets[0]))
+    figure(same, "plots/compare.png", datasets[0])
+    print(
+        f"compare: {len(same)} rows on {datasets[0]} ({(same['origin'] != 'measured (this project)').sum()} reported), "
+        f"{len(other)} on other datasets -> metrics/compare.md, plots/compare.png"
+    )
+
+
+if __name__ == "__main__":
+    run_stage(main)

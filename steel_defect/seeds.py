@@ -1,0 +1,181 @@
+"""Results over several split seeds, gathered from DVC's own experiments (`dvc exp show --json`).
+
+One NEU-CLS test error moves accuracy by 0.28 points, so a single split proves little. The seeds run
+as queued DVC experiments; this module keeps the runs that are the same pipeline as the reference
+(the workspace's dvc.lock) except for the split seed and strategy, and summarises each metric per
+strategy: n, mean, sample std and a 95% Student-t interval for the mean.
+
+"The same pipeline" is checked on what DVC recorded, not on names: equal params (except the varied
+ones), equal hashes of every code dependency, and the same fetched data (the hash of data/raw, so
+an absolute `data.source` given to a queued run in a temporary folder still counts).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from scipy import stats
+
+VARIED = ("split.seed", "split.strategy", "data.source")
+EVALUATE = "metrics/evaluate/metrics.json"
+SUMMARISED = ("accuracy", "errors", "fine_tuned_accuracy", "head_accuracy", "baseline_accuracy", "f1_macro", "loss")
+IDENTITY = ("backbone", "weights", "input", "test_images")
+CODE = ("stages/", "steel_defect/")
+SPLIT = "metrics/split.json"
+DATASET = "metrics/data.json"
+DATA = "data/raw"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One pipeline result as DVC recorded it: a commit, the workspace or an experiment."""
+
+    name: str
+    rev: str
+    params: dict
+    code: dict[str, str]
+    data: str | None
+    metrics: dict | None  # metrics/evaluate/metrics.json
+    split: dict | None  # metrics/split.json: images per subset and class
+    dataset: dict | None  # metrics/data.json: images per class
+
+    @property
+    def seed(self) -> int:
+        return int(self.params["split"]["seed"])
+
+    @property
+    def strategy(self) -> str:
+        return str(self.params["split"]["strategy"])
+
+
+def interval(values: Iterable[float], confidence: float = 0.95) -> dict:
+    """n, mean, sample std (ddof=1) and the Student-t interval for the mean; std and interval need n >= 2."""
+    values = [float(v) for v in values]
+    n = len(values)
+    if n == 0:
+        raise ValueError("no values to summarise")
+    mean = sum(values) / n
+    if n == 1:
+        return {"n": 1, "mean": mean, "std": None, "ci95": None}
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
+    return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
+
+
+def _without_varied(params: dict) -> dict:
+    out = {section: dict(values) if isinstance(values, dict) else values for section, values in params.items()}
+    for key in VARIED:
+        section, name = key.split(".")
+        out.get(section, {}).pop(name, None)
+    return out
+
+
+def _run(entry: dict, name: str) -> Run | None:
+    data = entry.get("data") or {}
+    params = ((data.get("params") or {}).get("params.yaml") or {}).get("data")
+    if not params:
+        return None  # a commit from before params.yaml, or a failed experiment
+    files = data.get("metrics") or {}
+    metrics = (files.get(EVALUATE) or {}).get("data")
+    deps = data.get("deps") or {}
+    outs = data.get("outs") or {}
+    return Run(
+        name=name,
+        rev=str(data.get("rev") or entry.get("rev")),
+        params=params,
+        code={path: d["hash"] for path, d in deps.items() if path.startswith(CODE)},
+        data=(outs.get(DATA) or {}).get("hash"),
+        metrics=metrics,
+        split=(files.get(SPLIT) or {}).get("data"),
+        dataset=(files.get(DATASET) or {}).get("data"),
+    )
+
+
+def runs_from_exp_show(show: list[dict]) -> list[Run]:
+    """Every commit, the workspace and every experiment in `dvc exp show --json` output."""
+    runs = []
+    for commit in show:
+        run = _run(commit, commit.get("name") or str(commit.get("rev"))[:7])
+        if run:
+            runs.append(run)
+        for experiment in commit.get("experiments") or []:
+            for rev in experiment.get("revs") or []:
+                run = _run(rev, rev.get("name") or experiment.get("name") or str(rev.get("rev"))[:7])
+                if run:
+                    runs.append(run)
+    return runs
+
+
+def _agree(a: dict, b: dict) -> bool:
+    """Equal on every key both have: a stage added later (its code, its params section) cannot have changed older results."""
+    common = a.keys() & b.keys()
+    return bool(common) and all(a[k] == b[k] for k in common)
+
+
+def same_pipeline(run: Run, reference: Run) -> bool:
+    return (
+        run.metrics is not None
+        and run.data == reference.data
+        and _agree(run.code, reference.code)
+        and _agree(_without_varied(run.params), _without_varied(reference.params))
+    )
+
+
+def _span(values: list[int]) -> int | list[int] | None:
+    if not values:
+        return None
+    return values[0] if len(set(values)) == 1 else [min(values), max(values)]
+
+
+def aggregate(runs: list[Run], reference: Run) -> dict:
+    """Per split strategy: the runs used (one per seed) and n/mean/std/interval of each summarised metric.
+
+    Two runs of the same seed (the committed run and its experiment, say) must agree on the test
+    errors; they are then counted once. A disagreement is a reproducibility failure and is raised.
+    """
+    chosen: dict[tuple[str, int], Run] = {}
+    for run in runs:
+        if not same_pipeline(run, reference):
+            continue
+        key = (run.strategy, run.seed)
+        if key in chosen and chosen[key].metrics["errors"] != run.metrics["errors"]:
+            raise ValueError(
+                f"{run.name} and {chosen[key].name} ran the same pipeline on {key[0]} seed {key[1]} "
+                f"but made {run.metrics['errors']} and {chosen[key].metrics['errors']} test errors"
+            )
+        chosen.setdefault(key, run)
+    out: dict = {
+        "identity": {key: reference.metrics.get(key) for key in IDENTITY} if reference.metrics else {},
+        "dataset": reference.dataset,  # compare uses these seeds only while metrics/data.json still says this
+        "strategies": {},
+    }
+    for strategy in sorted({s for s, _ in chosen}):
+        these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
+        out["strategies"][strategy] = {
+            "seeds": [r.seed for r in these],
+            "runs": [{"seed": r.seed, "name": r.name, "rev": r.rev[:7], "errors": r.metrics["errors"]} for r in these],
+            "test_predictions": sum(int(r.metrics["test_images"]) for r in these),
+            "train_images": _span([int(r.split["train"]["total"]) for r in these if r.split]),
+            "total_errors": sum(int(r.metrics["errors"]) for r in these),
+            **{m: interval(r.metrics[m] for r in these) for m in SUMMARISED if all(m in r.metrics for r in these)},
+        }
+    return out
+
+
+def single_run(metrics: dict, strategy: str, seed: int, train_images: int | None) -> dict:
+    """The aggregate's shape for one run (n=1), for a dataset whose seeds have not been run."""
+    return {
+        "dataset": None,
+        "strategies": {
+            strategy: {
+                "seeds": [seed],
+                "runs": [{"seed": seed, "name": "workspace", "rev": "workspace", "errors": metrics["errors"]}],
+                "test_predictions": int(metrics["test_images"]),
+                "total_errors": int(metrics["errors"]),
+                "train_images": train_images,
+                **{m: interval([metrics[m]]) for m in SUMMARISED if m in metrics},
+            }
+        },
+    }
