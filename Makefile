@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint install
+.PHONY: repro test lint install report
 
 install: $(VENV)/.installed
 
@@ -19,7 +19,12 @@ repro: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15  # the slowest tests, so a slow CI log says where the time went
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+# Pull-request report: params, metrics and changed plots of the workspace against REV (default main) -> report/report.md
+REV ?= main
+report: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m steel_defect.report --rev $(REV) --out report

@@ -83,6 +83,10 @@ def literature_rows(table: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     return out
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def _pct(summary: dict) -> str:
     if summary["std"] is None:
         return f"{100 * summary['mean']:.2f} (n=1)"
@@ -92,6 +96,7 @@ def _pct(summary: dict) -> str:
 
 def measured_rows(seeds: dict, evaluate: dict, latency: dict | None, dataset: str, copies: int) -> pd.DataFrame:
     """Our rows: per split strategy, the deployed model and each candidate (mean ± std over seeds)."""
+    seeds_text = "metrics/seeds.json" if seeds.get("dataset") else "this run (metrics/evaluate/metrics.json)"
     model = f"{evaluate['backbone']} ({evaluate['weights']}, {evaluate['input']} input)"
     latency_ok = latency is not None and latency.get("params") == evaluate["params"]
     rows = []
@@ -115,14 +120,14 @@ def measured_rows(seeds: dict, evaluate: dict, latency: dict | None, dataset: st
                     "dataset": dataset,
                     "accuracy (%)": _pct(result[key])
                     + (f"; {result['total_errors']} errors in {result['test_predictions']}" if deployed else ""),
-                    "protocol": f"{strategy} 80/20 split, {len(result['seeds'])} seeds; test unseen in training and selection",
+                    "protocol": f"{strategy} 80/20 split, {_count(len(result['seeds']), 'seed')}; test set held out",
                     "params (M)": "" if params is None else f"{params / 1e6:.2f}",
                     "ms per image": f"{latency['ms_per_image_batch1_median']:.1f}" if deployed and latency_ok else "",
                     "latency hardware": f"this machine: {latency['cpu_cores']}-core {latency['cpu']} CPU, batch 1"
                     if deployed and latency_ok
                     else "",
                     "training images": train_text,
-                    "citation": "this repository (metrics/seeds.json)",
+                    "citation": seeds_text,
                     "verification": "measured",
                     "same_dataset": True,
                     "mean": 100 * result[key]["mean"],
@@ -160,41 +165,53 @@ def report(same: pd.DataFrame, other: pd.DataFrame, dataset: str) -> str:
     )
 
 
-def _short(method: str) -> str:
-    return method.split(":")[0] if method.startswith(tuple(CANDIDATES.values()) + tuple(BASELINE.values())) else method[:28]
+def _short(row: pd.Series) -> str:
+    if row["origin"].startswith("measured"):
+        return f"{row['method'].split(':')[0]}, {row['strategy']} split (measured here)"
+    hardware = f"; {row['latency hardware']}" if str(row["latency hardware"]) else ""
+    return f"{row['method'][:40]} (reported{hardware})"
 
 
 def figure(same: pd.DataFrame, path: str, dataset: str) -> None:
-    """Accuracy against size and against CPU latency, same-dataset rows only: ours with ±std bars, the literature as reported."""
+    """Accuracy against size and against CPU latency, same-dataset rows only: ours with ±std bars, the literature as reported.
+
+    Each result has its own colour and marker and one legend entry, so nearby points never hide each other's labels.
+    """
+    from matplotlib.ticker import LogLocator, NullFormatter
+
     from steel_defect.plots import plt, save
 
     rows = same.copy()
     rows["params"] = pd.to_numeric(rows["params (M)"], errors="coerce")
     rows["latency"] = pd.to_numeric(rows["ms per image"], errors="coerce")
-    cpu = rows["latency hardware"].str.contains("CPU|Raspberry", case=False, na=False)
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
-    panels = [
-        (axes[0], "params", "parameters (millions, log scale)", rows["params"].notna()),
-        (axes[1], "latency", "ms per image on a CPU (log scale; hardware differs)", rows["latency"].notna() & cpu),
-    ]
-    for ax, column, xlabel, keep in panels:
-        for _, row in rows[keep & rows["mean"].notna()].iterrows():
+    rows["cpu_latency"] = rows["latency"].where(rows["latency hardware"].str.contains("CPU|Raspberry", case=False, na=False))
+    rows = rows[rows["mean"].notna() & (rows["params"].notna() | rows["cpu_latency"].notna())].reset_index(drop=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.5 + 0.22 * len(rows)))
+    colours = plt.get_cmap("tab10").colors
+    handles = {}
+    for ax, column in ((axes[0], "params"), (axes[1], "cpu_latency")):
+        for i, row in rows[rows[column].notna()].iterrows():
             ours = row["origin"].startswith("measured")
-            style = dict(fmt="o", color="tab:blue", ms=7) if ours else dict(fmt="s", color="tab:gray", ms=6, mfc="white")
-            ax.errorbar(row[column], row["mean"], yerr=row.get("std") if ours else None, capsize=3, **style)
-            label = _short(row["method"]) + (f" ({row['strategy']})" if ours else "")
-            if column == "latency" and not ours:
-                label += f"\n[{row['latency hardware']}]"
-            ax.annotate(label, (row[column], row["mean"]), textcoords="offset points", xytext=(6, -3), fontsize=7)
+            style = {"fmt": "o", "ms": 8} if ours else {"fmt": "s", "ms": 7, "mfc": "white"}
+            handles[i] = ax.errorbar(
+                row[column], row["mean"], yerr=row["std"] if ours else None, capsize=3, color=colours[i % 10], **style
+            )
         ax.set_xscale("log")
-        ax.set_xlabel(xlabel)
+        ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter("{x:g}")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_ylabel(f"test accuracy on {dataset} (%)")
-        ax.grid(alpha=0.3)
-    axes[0].set_title("Accuracy against size")
-    axes[1].set_title("Accuracy against CPU latency, where reported")
-    fig.suptitle(
-        f"{dataset} only (other datasets: table only). Blue: measured here, mean ± std over seeds; grey: as reported.",
-        fontsize=9,
+        ax.grid(alpha=0.3, which="both")
+    axes[0].set(title="Accuracy against size", xlabel="parameters (millions, log scale)")
+    axes[1].set(
+        title="Accuracy against CPU latency, where reported", xlabel="ms per image on a CPU (log scale; hardware differs)"
     )
-    fig.tight_layout()
+    order = sorted(handles)
+    fig.legend(
+        [handles[i] for i in order], [_short(rows.loc[i]) for i in order], loc="lower center", ncol=2, fontsize=8, frameon=False
+    )
+    fig.suptitle(
+        f"{dataset} only (other datasets are in the table, never here); measured here: mean ± std over seeds", fontsize=10
+    )
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * (len(order) + 1) / 2, 1, 1))
     save(fig, path)

@@ -75,6 +75,7 @@ TINY = {
     "baseline": {"C": 1.0, "max_iter": 200},
     "optimizer": "adamax",
     "select": {"candidates": ["fine_tuned", "head", "baseline"]},
+    "compare": {"datasets": ["NEU-CLS", "NEU"]},
     "finetune": {
         "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,

@@ -68,6 +68,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
     shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
+    for committed in ("data/literature.csv", "metrics/seeds.json", "metrics/latency.json"):  # inputs of compare, as in a clone
+        (repo / committed).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / committed, repo / committed)
     for key, value in {**PARAMS, **TINY}.items():
         set_param(repo, key, value)
     write_dataset(repo / "source")

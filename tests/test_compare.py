@@ -1,0 +1,123 @@
+"""The compare stage on a tiny metrics set: our measured rows, reported rows, and other datasets never ranked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from stages import compare
+from steel_defect.compare import accuracy_range, same_dataset
+from steel_defect.seeds import interval
+from tests.conftest import set_param
+
+HEADER = "method,dataset,accuracy_pct,protocol,params_M,latency_ms,latency_hw,train_images,citation,doi,source,verification\n"
+LITERATURE = HEADER + (
+    "Seed NASNet,NEU-CLS,98.06,validation,5.3,27,CPU per image,,Kateb 2024,10.1/x,,verified\n"
+    "ResNet on rolled metal,rolled-metal 3-class (NOT NEU-CLS),99.99,test,25.6,58.2,per seed Table 5,,Konovalenko,,,abstract\n"
+    "DeCAF,per seed Table 5,99.98,per paper,60,10.3,per seed Table 5,,Ren,,,UNVERIFIED (not found)\n"
+    "Spiking ViT,NEU-CLS,99.41-99.77,several,,,,,JEI 2024,,,abstract\n"
+)
+EVALUATE = {
+    "accuracy": 1.0,
+    "errors": 0,
+    "test_images": 360,
+    "fine_tuned_accuracy": 1.0,
+    "head_accuracy": 0.9972,
+    "baseline_accuracy": 0.9917,
+    "params": 2587462,
+    "fine_tuned_params": 2587462,
+    "head_params": 2587462,
+    "baseline_params": 2265670,
+    "backbone": "mobilenet_v2",
+    "weights": "imagenet (torchvision)",
+    "input": "grayscale",
+}
+DATA = {"images": 1800, "classes": {"crazing": 300}}
+
+
+def strategy(errors: list[int]) -> dict:
+    accuracies = [1 - e / 360 for e in errors]
+    return {
+        "seeds": list(range(len(errors))),
+        "test_predictions": 360 * len(errors),
+        "total_errors": sum(errors),
+        "train_images": 1152,
+        **{k: interval(accuracies) for k in ("accuracy", "fine_tuned_accuracy", "head_accuracy", "baseline_accuracy")},
+    }
+
+
+@pytest.fixture
+def metrics_set(project: Path) -> Path:
+    set_param(project, "compare.datasets", ["NEU-CLS", "NEU"])
+    for path, content in {
+        "data/literature.csv": LITERATURE,
+        "metrics/evaluate/metrics.json": json.dumps(EVALUATE),
+        "metrics/data.json": json.dumps(DATA),
+        "metrics/split.json": json.dumps({"train": {"total": 1152}}),
+        "metrics/latency.json": json.dumps(
+            {"params": 2587462, "ms_per_image_batch1_median": 21.4, "cpu_cores": 2, "cpu": "x86_64"}
+        ),
+        "metrics/seeds.json": json.dumps(
+            {"dataset": DATA, "strategies": {"stratified": strategy([0, 1, 0]), "grouped": strategy([2, 1])}}
+        ),
+    }.items():
+        (project / path).parent.mkdir(parents=True, exist_ok=True)
+        (project / path).write_text(content)
+    return project
+
+
+def tables(text: str) -> tuple[str, str]:
+    same, other = text.split("### Other datasets")
+    return same, other
+
+
+def test_compare_joins_measured_and_reported_rows_and_never_ranks_other_datasets(metrics_set: Path):
+    compare.main()
+    same, other = tables(Path("metrics/compare.md").read_text())
+    rows = [line for line in same.splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [r.split(" | ")[1] for r in rows[:1]] == [
+        "deployed (chosen on validation): mobilenet_v2 (imagenet (torchvision), grayscale input)"
+    ]
+    assert "99.91 ± 0.16 (n=3; 95% CI" in rows[0] and "1 errors in 1080" in rows[0] and "| 21.4 |" in rows[0]
+    assert any("grouped 80/20 split, 2 seeds" in r for r in rows), "both split strategies are reported"
+    assert any("frozen-feature baseline" in r and "| 2.27 |" in r for r in rows), "the baseline's own size"
+    assert "| reported | Seed NASNet | NEU-CLS | 98.06 |" in same
+    order = [r.split(" | ")[1] for r in rows]
+    assert order.index("Spiking ViT") < order.index("Seed NASNet"), (
+        "same-dataset rows are sorted by accuracy (a range by its middle)"
+    )
+    assert "ResNet on rolled metal" not in same and "DeCAF" not in same, "other datasets are never in the ranked table"
+    assert "| reported | ResNet on rolled metal | rolled-metal 3-class (NOT NEU-CLS) | 99.99 |" in other
+    assert "| reported, UNVERIFIED | DeCAF |" in other
+    assert Path("plots/compare.png").stat().st_size > 10000
+
+
+def test_seeds_of_other_data_are_not_used(metrics_set: Path, capsys):
+    (metrics_set / "metrics/data.json").write_text(json.dumps({"images": 41, "classes": {"scratch": 41}}))
+    (metrics_set / "metrics/latency.json").write_text(
+        json.dumps({"params": 1, "ms_per_image_batch1_median": 3.0, "cpu_cores": 2, "cpu": "x"})
+    )
+    compare.main()
+    assert "our rows are this run alone (n=1)" in capsys.readouterr().out
+    same, _ = tables(Path("metrics/compare.md").read_text())
+    assert "100.00 (n=1); 0 errors in 360" in same and "stratified 80/20 split, 1 seed;" in same
+    assert "| 3.0 |" not in same, "a latency measured on another model is not shown"
+
+
+def test_a_literature_file_without_the_expected_columns_is_named(metrics_set: Path):
+    from steel_defect.errors import UserError
+
+    (metrics_set / "data/literature.csv").write_text("method,accuracy\nx,99\n")
+    with pytest.raises(UserError, match=r"data/literature.csv: missing columns"):
+        compare.main()
+
+
+def test_accuracy_text_and_dataset_names():
+    assert accuracy_range("99.41-99.77") == pytest.approx((99.59, 99.41, 99.77))
+    assert accuracy_range("~100") == (100.0, 100.0, 100.0) and accuracy_range("") is None
+    assert same_dataset("NEU-CLS (GAN-augmented)", ["NEU-CLS"]) and same_dataset("NEU", ["NEU-CLS", "NEU"])
+    assert not same_dataset("rolled-metal 3-class (NOT NEU-CLS)", ["NEU-CLS"]) and not same_dataset(
+        "per seed Table 5", ["NEU-CLS"]
+    )

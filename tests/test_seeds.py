@@ -1,0 +1,123 @@
+"""Seed aggregation: the numbers on known inputs, and which DVC experiments count as the same pipeline."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+from steel_defect.seeds import aggregate, interval, runs_from_exp_show, single_run
+
+T_975_4 = 2.7764451051977987  # Student t, 97.5% quantile, 4 degrees of freedom
+
+
+def test_interval_on_known_numbers():
+    result = interval([0.99, 1.0, 1.0, 0.98, 1.0])
+    assert result["n"] == 5
+    assert result["mean"] == pytest.approx(0.994)
+    assert result["std"] == pytest.approx(math.sqrt(80e-6))  # squared deviations sum to 320e-6, over n-1 = 4
+    half = T_975_4 * math.sqrt(80e-6) / math.sqrt(5)
+    assert result["ci95"] == pytest.approx([0.994 - half, 0.994 + half])
+
+
+def test_one_value_has_no_spread_and_none_is_an_error():
+    assert interval([1.0]) == {"n": 1, "mean": 1.0, "std": None, "ci95": None}
+    with pytest.raises(ValueError):
+        interval([])
+
+
+PARAMS = {
+    "data": {"source": "../shared/data/NEU-CLS"},
+    "split": {"strategy": "stratified", "seed": 0, "val_fraction": 0.2},
+    "train": {"epochs": 60},
+}
+CODE = {"stages/fetch.py": "aaa", "steel_defect/model.py": "bbb", "data/raw": "ignored: not code"}
+
+
+def entry(name: str, seed: int, strategy: str = "stratified", errors: int = 0, **changes) -> dict:
+    """One result the way `dvc exp show --json` prints it."""
+    params = copy.deepcopy(PARAMS)
+    params["split"].update(seed=seed, strategy=strategy)
+    for key, value in changes.get("params", {}).items():
+        section, leaf = key.split(".")
+        params[section][leaf] = value
+    deps = {path: {"hash": changes.get("code", {}).get(path, h)} for path, h in CODE.items()}
+    return {
+        "rev": name,
+        "name": name,
+        "data": {
+            "rev": name,
+            "params": {"params.yaml": {"data": params}},
+            "deps": deps,
+            "outs": {"data/raw": {"hash": changes.get("data", "raw.dir")}},
+            "metrics": {
+                "metrics/evaluate/metrics.json": {
+                    "data": {
+                        "accuracy": 1 - errors / 360,
+                        "errors": errors,
+                        "test_images": 360,
+                        "fine_tuned_accuracy": 1 - errors / 360,
+                        "head_accuracy": 0.995,
+                        "baseline_accuracy": 0.99,
+                        "f1_macro": 1.0,
+                        "loss": 0.001,
+                        "backbone": "mobilenet_v2",
+                        "weights": "imagenet (torchvision)",
+                        "input": "grayscale",
+                    }
+                },
+                "metrics/split.json": {"data": {"train": {"total": 1152}}},
+                "metrics/data.json": {"data": {"images": 1800}},
+            },
+        },
+    }
+
+
+def show(*experiments: dict) -> list[dict]:
+    workspace = entry("workspace", 0)
+    return [workspace, {**entry("main", 0), "experiments": [{"name": e["name"], "revs": [e]} for e in experiments]}]
+
+
+def test_only_the_same_pipeline_counts_and_a_repeated_seed_counts_once():
+    runs = runs_from_exp_show(
+        show(
+            entry("s1", 1, errors=1, params={"data.source": "/abs/path/NEU-CLS"}),  # queued run: absolute source, same data
+            entry("s2", 2),
+            entry("g0", 0, "grouped", errors=2),
+            entry("g1", 1, "grouped"),
+            entry("other-epochs", 3, params={"train.epochs": 5}),
+            entry("other-code", 3, code={"steel_defect/model.py": "changed"}),
+            entry("other-data", 3, data="another.dir"),
+        )
+    )
+    reference = next(r for r in runs if r.rev == "workspace")
+    table = aggregate(runs, reference)
+    stratified, grouped = table["strategies"]["stratified"], table["strategies"]["grouped"]
+    assert stratified["seeds"] == [0, 1, 2], "workspace and main are both seed 0: counted once; seed 3 runs differ"
+    assert stratified["total_errors"] == 1 and stratified["test_predictions"] == 3 * 360
+    assert stratified["accuracy"]["n"] == 3 and stratified["accuracy"]["mean"] == pytest.approx(1 - 1 / 1080)
+    assert grouped["seeds"] == [0, 1] and grouped["total_errors"] == 2
+    assert stratified["train_images"] == 1152
+    assert table["identity"]["backbone"] == "mobilenet_v2" and table["dataset"] == {"images": 1800}
+
+
+def test_a_stage_added_later_does_not_disqualify_older_runs():
+    newer = entry("workspace", 0)
+    newer["data"]["deps"]["steel_defect/compare.py"] = {"hash": "new"}
+    newer["data"]["params"]["params.yaml"]["data"]["compare"] = {"datasets": ["NEU-CLS"]}
+    runs = runs_from_exp_show([newer, {**entry("main", 0), "experiments": [{"name": "s1", "revs": [entry("s1", 1)]}]}])
+    table = aggregate(runs, runs[0])
+    assert table["strategies"]["stratified"]["seeds"] == [0, 1]
+
+
+def test_same_seed_with_different_results_is_a_reproducibility_failure():
+    runs = runs_from_exp_show(show(entry("again", 0, errors=3)))
+    with pytest.raises(ValueError, match="same pipeline on stratified seed 0 but made"):
+        aggregate(runs, runs[0])
+
+
+def test_single_run_has_the_aggregate_shape():
+    metrics = entry("w", 0, errors=1)["data"]["metrics"]["metrics/evaluate/metrics.json"]["data"]
+    one = single_run(metrics, "grouped", 7, 1150)["strategies"]["grouped"]
+    assert one["seeds"] == [7] and one["total_errors"] == 1 and one["accuracy"]["n"] == 1 and one["train_images"] == 1150
