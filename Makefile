@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint install report
+.PHONY: repro test lint install report readme
 
 install: $(VENV)/.installed
 
@@ -28,3 +28,7 @@ lint: install
 REV ?= main
 report: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m steel_defect.report --rev $(REV) --out report
+
+# Copy the generated tables (metrics/compare.md, metrics/seeds.md) into README.md
+readme: install
+	$(BIN)/python -m steel_defect.readme

@@ -16,11 +16,12 @@ import json
 import subprocess
 import sys
 
-from steel_defect.atomic import write_json
+from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
-from steel_defect.seeds import aggregate, runs_from_exp_show
+from steel_defect.seeds import aggregate, markdown, runs_from_exp_show
 
 OUT = "metrics/seeds.json"
+TABLE = "metrics/seeds.md"  # shown in the README
 
 
 def dvc_json(*args: str) -> object:
@@ -44,6 +45,8 @@ def main() -> None:
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
     write_json(OUT, table)
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(table))
     for strategy, result in table["strategies"].items():
         acc = result["accuracy"]
         spread = f" +- {acc['std']:.4f}, 95% CI [{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]" if acc["std"] is not None else ""
@@ -51,7 +54,7 @@ def main() -> None:
             f"{strategy}: seeds {result['seeds']}: accuracy {acc['mean']:.4f}{spread}; "
             f"{result['total_errors']} errors in {result['test_predictions']} test predictions"
         )
-    print(f"-> {OUT}", file=sys.stderr)
+    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
 
 
 if __name__ == "__main__":
