@@ -16,9 +16,11 @@ import json
 import subprocess
 import sys
 
+import yaml
+
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
-from steel_defect.seeds import aggregate, markdown, runs_from_exp_show
+from steel_defect.seeds import aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
 TABLE = "metrics/seeds.md"  # shown in the README
@@ -39,7 +41,7 @@ def main() -> None:
     if workspace is None or workspace.metrics is None:
         raise UserError("no results in the workspace; run `dvc repro` first")
     try:
-        table = aggregate(runs, workspace)
+        table = aggregate(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml"))))
     except ValueError as err:
         raise UserError(str(err)) from err
     if not table["strategies"]:

@@ -94,13 +94,18 @@ def _run(entry: dict, name: str) -> Run | None:
 
 
 def runs_from_exp_show(show: list[dict]) -> list[Run]:
-    """Every commit, the workspace and every experiment in `dvc exp show --json` output."""
+    """Every commit, the workspace and every finished experiment in `dvc exp show --json` output."""
     runs = []
     for commit in show:
         run = _run(commit, commit.get("name") or str(commit.get("rev"))[:7])
         if run:
             runs.append(run)
         for experiment in commit.get("experiments") or []:
+            state = (experiment.get("executor") or {}).get("state", "success")
+            if state != "success":
+                # queued, running or failed: a running experiment's folder still holds the baseline
+                # commit's metrics files until its own evaluate rewrites them; they are not its results
+                continue
             for rev in experiment.get("revs") or []:
                 run = _run(rev, rev.get("name") or experiment.get("name") or str(rev.get("rev"))[:7])
                 if run:
@@ -108,19 +113,55 @@ def runs_from_exp_show(show: list[dict]) -> list[Run]:
     return runs
 
 
-def _agree(a: dict, b: dict) -> bool:
-    """Equal on every key both have: a stage added later (its code, its params section) cannot have changed older results."""
-    common = a.keys() & b.keys()
-    return bool(common) and all(a[k] == b[k] for k in common)
+@dataclass(frozen=True)
+class Upstream:
+    """What can change the test metrics: the code deps and the params of `evaluate` and every stage before it."""
+
+    code: frozenset[str]
+    params: frozenset[str]
 
 
-def same_pipeline(run: Run, reference: Run) -> bool:
-    return (
-        run.metrics is not None
-        and run.data == reference.data
-        and _agree(run.code, reference.code)
-        and _agree(_without_varied(run.params), _without_varied(reference.params))
-    )
+def upstream(dvc_yaml: dict, target: str = "evaluate") -> Upstream:
+    """Walk dvc.yaml from `target` back through the stages whose outputs it reads.
+
+    Stages after it (compare, say) are left out: their code and params cannot change its results,
+    so editing them does not disqualify runs made before the edit.
+    """
+    stages = dvc_yaml["stages"]
+    produced = {}
+    for name, stage in stages.items():
+        for out in stage.get("outs", []):
+            produced[out if isinstance(out, str) else next(iter(out))] = name
+    seen, todo = set(), [target]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        for dep in stages[name].get("deps", []):
+            todo += [stage for out, stage in produced.items() if dep == out or dep.startswith(out + "/")]
+    deps = {d for n in seen for d in stages[n].get("deps", []) if d.startswith(CODE)}
+    params = {p for n in seen for p in stages[n].get("params", []) if isinstance(p, str)}
+    return Upstream(code=frozenset(deps), params=frozenset(params))
+
+
+def _param(params: dict, key: str):
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def same_pipeline(run: Run, reference: Run, up: Upstream) -> bool:
+    """Same data, same code and same params (but the varied ones) for everything `evaluate` depends on."""
+    if run.metrics is None or run.data != reference.data:
+        return False
+    if any(run.code.get(path) != reference.code.get(path) or path not in run.code for path in up.code):
+        return False
+    a, b = _without_varied(run.params), _without_varied(reference.params)
+    return all(_param(a, key) == _param(b, key) for key in up.params)
 
 
 def _span(values: list[int]) -> int | list[int] | None:
@@ -129,7 +170,7 @@ def _span(values: list[int]) -> int | list[int] | None:
     return values[0] if len(set(values)) == 1 else [min(values), max(values)]
 
 
-def aggregate(runs: list[Run], reference: Run) -> dict:
+def aggregate(runs: list[Run], reference: Run, up: Upstream) -> dict:
     """Per split strategy: the runs used (one per seed) and n/mean/std/interval of each summarised metric.
 
     Two runs of the same seed (the committed run and its experiment, say) must agree on the test
@@ -137,7 +178,7 @@ def aggregate(runs: list[Run], reference: Run) -> dict:
     """
     chosen: dict[tuple[str, int], Run] = {}
     for run in runs:
-        if not same_pipeline(run, reference):
+        if not same_pipeline(run, reference, up):
             continue
         key = (run.strategy, run.seed)
         if key in chosen and chosen[key].metrics["errors"] != run.metrics["errors"]:

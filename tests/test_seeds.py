@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import copy
 import math
+from pathlib import Path
 
 import pytest
+import yaml
 
-from steel_defect.seeds import aggregate, interval, runs_from_exp_show, single_run
+from steel_defect.seeds import Upstream, aggregate, interval, runs_from_exp_show, single_run, upstream
+
+ROOT = Path(__file__).resolve().parent.parent
 
 T_975_4 = 2.7764451051977987  # Student t, 97.5% quantile, 4 degrees of freedom
 
@@ -33,6 +37,7 @@ PARAMS = {
     "train": {"epochs": 60},
 }
 CODE = {"stages/fetch.py": "aaa", "steel_defect/model.py": "bbb", "data/raw": "ignored: not code"}
+UP = Upstream(code=frozenset({"stages/fetch.py", "steel_defect/model.py"}), params=frozenset({"data", "split", "train"}))
 
 
 def entry(name: str, seed: int, strategy: str = "stratified", errors: int = 0, **changes) -> dict:
@@ -76,7 +81,8 @@ def entry(name: str, seed: int, strategy: str = "stratified", errors: int = 0, *
 
 def show(*experiments: dict) -> list[dict]:
     workspace = entry("workspace", 0)
-    return [workspace, {**entry("main", 0), "experiments": [{"name": e["name"], "revs": [e]} for e in experiments]}]
+    listed = [{"name": e["name"], "revs": [e], "executor": {"state": e.pop("state", "success")}} for e in experiments]
+    return [workspace, {**entry("main", 0), "experiments": listed}]
 
 
 def test_only_the_same_pipeline_counts_and_a_repeated_seed_counts_once():
@@ -89,12 +95,14 @@ def test_only_the_same_pipeline_counts_and_a_repeated_seed_counts_once():
             entry("other-epochs", 3, params={"train.epochs": 5}),
             entry("other-code", 3, code={"steel_defect/model.py": "changed"}),
             entry("other-data", 3, data="another.dir"),
+            {**entry("running", 4), "state": "running"},  # shows the baseline's metrics files until it finishes
+            {**entry("failed", 4), "state": "failed"},
         )
     )
     reference = next(r for r in runs if r.rev == "workspace")
-    table = aggregate(runs, reference)
+    table = aggregate(runs, reference, UP)
     stratified, grouped = table["strategies"]["stratified"], table["strategies"]["grouped"]
-    assert stratified["seeds"] == [0, 1, 2], "workspace and main are both seed 0: counted once; seed 3 runs differ"
+    assert stratified["seeds"] == [0, 1, 2], "seed 0 (workspace, main) counted once; seed 3 runs differ; seed 4 never finished"
     assert stratified["total_errors"] == 1 and stratified["test_predictions"] == 3 * 360
     assert stratified["accuracy"]["n"] == 3 and stratified["accuracy"]["mean"] == pytest.approx(1 - 1 / 1080)
     assert grouped["seeds"] == [0, 1] and grouped["total_errors"] == 2
@@ -102,19 +110,29 @@ def test_only_the_same_pipeline_counts_and_a_repeated_seed_counts_once():
     assert table["identity"]["backbone"] == "mobilenet_v2" and table["dataset"] == {"images": 1800}
 
 
-def test_a_stage_added_later_does_not_disqualify_older_runs():
+def test_a_change_after_evaluate_does_not_disqualify_older_runs():
     newer = entry("workspace", 0)
     newer["data"]["deps"]["steel_defect/compare.py"] = {"hash": "new"}
     newer["data"]["params"]["params.yaml"]["data"]["compare"] = {"datasets": ["NEU-CLS"]}
-    runs = runs_from_exp_show([newer, {**entry("main", 0), "experiments": [{"name": "s1", "revs": [entry("s1", 1)]}]}])
-    table = aggregate(runs, runs[0])
+    older = entry("s1", 1)
+    older["data"]["deps"]["steel_defect/compare.py"] = {"hash": "old"}
+    runs = runs_from_exp_show([newer, {**entry("main", 0), "experiments": [{"name": "s1", "revs": [older]}]}])
+    table = aggregate(runs, runs[0], UP)
     assert table["strategies"]["stratified"]["seeds"] == [0, 1]
+
+
+def test_upstream_of_evaluate_in_this_pipeline():
+    up = upstream(yaml.safe_load((ROOT / "dvc.yaml").read_text()))
+    assert {"stages/fetch.py", "stages/fine_tune.py", "stages/evaluate.py", "steel_defect/training.py"} <= up.code
+    assert "stages/compare.py" not in up.code and "steel_defect/compare.py" not in up.code
+    assert {"data", "split", "optimizer", "train", "select.candidates"} <= up.params
+    assert not any(p.startswith("compare") for p in up.params)
 
 
 def test_same_seed_with_different_results_is_a_reproducibility_failure():
     runs = runs_from_exp_show(show(entry("again", 0, errors=3)))
     with pytest.raises(ValueError, match="same pipeline on stratified seed 0 but made"):
-        aggregate(runs, runs[0])
+        aggregate(runs, runs[0], UP)
 
 
 def test_single_run_has_the_aggregate_shape():
