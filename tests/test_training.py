@@ -114,6 +114,7 @@ def test_head_trains_from_the_cache_alone(data_ready: Path):
 
 def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
     set_param(data_ready, "model.backbone", "nasnet_mobile")
+    set_param(data_ready, "select.candidates", ["fine_tuned"])  # NASNet loads are slow; head/baseline: MobileNetV2 tests
     weights.main()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     cut = cut_tensors(backbone, unfreeze_index(backbone, "normal_conv_1_12"))
