@@ -13,13 +13,13 @@ Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted w
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import yaml
 
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
+from steel_defect.report import dvc
 from steel_defect.seeds import aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
@@ -27,10 +27,8 @@ TABLE = "metrics/seeds.md"  # shown in the README
 
 
 def dvc_json(*args: str) -> object:
-    result = subprocess.run(["dvc", *args, "--json"], capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserError(f"`dvc {' '.join(args)} --json` failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout or "null")
+    """`dvc ARGS --json`, parsed; a failure is one UserError line (steel_defect.report.dvc)."""
+    return json.loads(dvc(*args, "--json") or "null")
 
 
 def main() -> None:
