@@ -13,6 +13,7 @@ import subprocess
 import pandas as pd
 
 from steel_defect.atomic import atomic_file
+from steel_defect.compare import markdown
 
 PARAMS = ["data.source", "data.color", "train.class_weight", "split.val_fraction"]
 METRICS = {
@@ -36,8 +37,7 @@ def table(pattern: str) -> str:
     out = runs[["Experiment", *PARAMS, *METRICS]].rename(columns=METRICS)
     for column in ["deployed test accuracy", "fine-tuned", "head", "baseline"]:
         out[column] = out[column].map(lambda v: f"{float(v):.4f}" if v else "")
-    header = "| " + " | ".join(out.columns) + " |\n|" + "---|" * len(out.columns) + "\n"
-    return header + "".join("| " + " | ".join(map(str, row)) + " |\n" for row in out.itertuples(index=False))
+    return markdown(out, list(out.columns))
 
 
 def main() -> None:

@@ -149,6 +149,7 @@ def join(literature: pd.DataFrame, measured: pd.DataFrame) -> tuple[pd.DataFrame
 
 
 def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
+    """`columns` of `frame` as a Markdown table; empty cells for NaN, and "|" inside a cell cannot break a row."""
     cells = frame[columns].fillna("").astype(str).map(lambda v: v.replace("|", "/"))
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     return header + "".join("| " + " | ".join(row) + " |\n" for row in cells.itertuples(index=False))
