@@ -14,7 +14,7 @@ from steel_defect.atomic import save_model
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import load_features
-from steel_defect.model import OPTIMIZERS, assemble, make_optimizer, tensors_named, trainable_part
+from steel_defect.model import OPTIMIZERS, assemble, compile_fine_tuning, tensors_named, trainable_part
 from steel_defect.params import choice, integer, load_params, number
 from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, fit, rows_of, seed_everything
 
@@ -35,15 +35,12 @@ def main() -> None:
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]
     batch_size = integer(params, "finetune.batch_size", minimum=1)
-    schedule = keras.optimizers.schedules.ExponentialDecay(
+    compile_fine_tuning(
+        part,
+        choice(params, "optimizer", OPTIMIZERS),
         number(params, "finetune.learning_rate", 0, 1, open_low=True),
-        decay_steps=math.ceil(train.sum() / batch_size),  # decay_rate applies once per epoch
-        decay_rate=number(params, "finetune.lr_decay", 0, 1, open_low=True),
-    )
-    part.compile(
-        make_optimizer(choice(params, "optimizer", OPTIMIZERS), schedule),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        number(params, "finetune.lr_decay", 0, 1, open_low=True),
+        steps_per_epoch=math.ceil(train.sum() / batch_size),
     )
     trainable = sum(w.numpy().size for w in part.trainable_weights)
     print(f"fine_tune: {len(part.layers)} layers after the cut ({', '.join(names)}), {trainable:,} trainable weights")

@@ -14,7 +14,7 @@ from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import load_features
 from steel_defect.metrics import fit_baseline
-from steel_defect.model import build_head, build_linear_head
+from steel_defect.model import build_linear_head, compiled_head
 from steel_defect.params import choice, fraction, integer, load_params, number
 from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, fit, rows_of, seed_everything
 
@@ -34,13 +34,12 @@ def main() -> None:
         integer(params, "baseline.max_iter", 1),
     )
     save_model(build_linear_head(baseline.coef_, baseline.intercept_), BASELINE)
-    head = build_head(
-        pooled.shape[1], len(rows.classes), integer(params, "train.units", minimum=1), fraction(params, "train.dropout")
-    )
-    head.compile(
-        keras.optimizers.Adam(number(params, "train.learning_rate", 0, 1, open_low=True)),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+    head = compiled_head(
+        pooled.shape[1],
+        len(rows.classes),
+        integer(params, "train.units", minimum=1),
+        fraction(params, "train.dropout"),
+        number(params, "train.learning_rate", 0, 1, open_low=True),
     )
     print(f"train_head: {train.sum()} training rows (originals + augmented), {val.sum()} validation images")
     fit(

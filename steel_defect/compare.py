@@ -14,6 +14,8 @@ import re
 import numpy as np
 import pandas as pd
 
+from steel_defect.curve import METHODS
+
 LITERATURE_COLUMNS = [
     "method",
     "dataset",
@@ -164,6 +166,59 @@ def report(same: pd.DataFrame, other: pd.DataFrame, dataset: str) -> str:
         "The seed paper's Table 5 lists these beside NEU-CLS; they are results on different data.\n\n"
         + markdown(other, TABLE + SOURCE)
     )
+
+
+FEW_LABELS = re.compile(r"(\d+) labell?ed (?:image|sample)s? per class", re.IGNORECASE)
+
+
+def reported_few_label_points(literature: pd.DataFrame, datasets: list[str]) -> list[tuple[int, float, str]]:
+    """(N, accuracy %, label) for each literature row on our data whose protocol says 'N labelled samples per class'.
+
+    Drawn on the learning curve as reported points; the label carries the protocol and the
+    verification note (the ISIJ 2022 1-shot figure is over episodes, not the full test set).
+    """
+    points = []
+    for row in literature.itertuples(index=False):
+        found = FEW_LABELS.search(str(row.protocol))
+        accuracy = accuracy_range(row.accuracy_pct)
+        if found and accuracy and same_dataset(row.dataset, datasets):
+            note = f"; {row.verification}" if str(row.verification) else ""
+            points.append((int(found.group(1)), accuracy[0], f"{row.method}, {row.citation} ({row.protocol}{note})"))
+    return points
+
+
+def curve_rows(curve: dict, evaluate: dict, dataset: str, wanted: tuple[int, ...] = (1, 5, 10)) -> pd.DataFrame:
+    """Our few-label rows (metrics/learning_curve.json): at N = 1, 5, 10 per class, the best method's mean ± std over draws."""
+    info = curve.get("info", {})
+    model = f"{evaluate['backbone']} ({evaluate['weights']})"
+    rows = []
+    for n in wanted:
+        results = {m: curve[m][str(n)] for m in METHODS if str(n) in curve.get(m, {})}
+        if not results:
+            continue
+        method, best = max(results.items(), key=lambda item: item[1]["mean"])
+        unlabelled = " + the rest of the training subset unlabelled" if method == "self_training" else ""
+        rows.append(
+            {
+                "origin": "measured (this project)",
+                "method": f"few labels, best at N={n}: {METHODS[method]}: {model}",
+                "dataset": dataset,
+                "accuracy (%)": f"{100 * best['mean']:.2f} ± {100 * best['std']:.2f} ({best['repeats']} draws)",
+                "protocol": f"{n} labelled image{'s' if n > 1 else ''} per class{unlabelled}; "
+                f"full test subset ({info.get('test_images', '?')} images)",
+                "params (M)": "",
+                "ms per image": "",
+                "latency hardware": "",
+                "training images": f"{n * info['classes']} labelled" if "classes" in info else f"{n} per class labelled",
+                "citation": "metrics/learning_curve.json",
+                "verification": "measured",
+                "same_dataset": True,
+                "mean": 100 * best["mean"],
+                "std": 100 * best["std"],
+                "strategy": f"N={n}",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def _short(row: pd.Series) -> str:

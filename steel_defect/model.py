@@ -22,6 +22,13 @@ def build_head(n_features: int, n_classes: int, units: int, dropout: float) -> k
     return keras.Model(features, outputs, name="head")
 
 
+def compiled_head(n_features: int, n_classes: int, units: int, dropout: float, learning_rate: float) -> keras.Model:
+    """The head, compiled as train_head trains it (Adam, sparse cross-entropy, accuracy)."""
+    head = build_head(n_features, n_classes, units, dropout)
+    head.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return head
+
+
 def build_linear_head(coef: np.ndarray, intercept: np.ndarray) -> keras.Model:
     """A fitted multinomial logistic regression as a Keras softmax layer, so the baseline can be deployed too.
 
@@ -124,6 +131,12 @@ def trainable_part(classifier: keras.Model, cut: list[keras.KerasTensor]) -> ker
     for layer in part.layers:
         layer.trainable = not isinstance(layer, layers.BatchNormalization)
     return part
+
+
+def compile_fine_tuning(part: keras.Model, optimizer: str, learning_rate: float, decay_rate: float, steps_per_epoch: int) -> None:
+    """The paper's fine-tuning optimiser (Adamax by default) with the learning rate decayed by `decay_rate` once per epoch."""
+    schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps=steps_per_epoch, decay_rate=decay_rate)
+    part.compile(make_optimizer(optimizer, schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
 def make_optimizer(name: str, learning_rate):

@@ -43,6 +43,23 @@ KNOWN_KEYS = {
     "optimizer": None,
     "finetune": ["unfreeze_from.*", "epochs", "batch_size", "learning_rate", "lr_decay", "patience", "min_delta"],
     "select": ["candidates"],
+    "curve": [
+        "grid",
+        "quick.per_class",
+        "quick.repeats",
+        "quick.finetune_at",
+        "quick.pseudo_head_at",
+        "full.per_class",
+        "full.repeats",
+        "full.finetune_at",
+        "full.pseudo_head_at",
+        "semi_supervised",
+        "self_training_rounds",
+        "head_epochs",
+        "finetune_epochs",
+        "pseudo_head_epochs",
+        "seed",
+    ],
     "compare": ["datasets"],
 }
 KNOWN = {f"{section}.{key}" if keys else section for section, keys in KNOWN_KEYS.items() for key in (keys or [None])}

@@ -11,7 +11,19 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stages import augment, compare, evaluate, features, fetch, fine_tune, select, split, train_head, weights
+from stages import (
+    augment,
+    compare,
+    evaluate,
+    features,
+    fetch,
+    fine_tune,
+    learning_curve,
+    select,
+    split,
+    train_head,
+    weights,
+)
 from steel_defect import params as params_module
 from tests.conftest import TINY, set_param
 from tests.test_dvc_wiring import ROOT, check_params_read
@@ -53,7 +65,7 @@ def user_project(project: Path) -> Path:
 def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params(user_project: Path):
     (user_project / "data").mkdir(exist_ok=True)
     shutil.copyfile(ROOT / "data/literature.csv", user_project / "data/literature.csv")
-    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, compare):
+    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, learning_curve, compare):
         params_module.READ.clear()
         stage.main()
         check_params_read(stage.__name__.split(".")[-1], set(params_module.READ))
@@ -73,7 +85,14 @@ def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params
     assert json.loads(Path("metrics/data.json").read_text())["classes"] == {n: CLASSES[n][0] for n in names}
     table = Path("metrics/compare.md").read_text()
     assert "| measured (this project) | deployed (chosen on validation)" in table, "our run is in the table (n=1: no seeds run)"
-    for png in ("plots/confusion_matrix.png", "plots/roc.png", "plots/augmentation.png", "plots/compare.png"):
+    assert "few labels, best at N=1" in table, "the learning curve's rows join the compare table"
+    for png in (
+        "plots/confusion_matrix.png",
+        "plots/roc.png",
+        "plots/augmentation.png",
+        "plots/compare.png",
+        "plots/learning_curve.png",
+    ):
         assert Path(png).stat().st_size > 5000, png
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from stages import compare
-from steel_defect.compare import accuracy_range, same_dataset
+from steel_defect.compare import accuracy_range, reported_few_label_points, same_dataset
 from steel_defect.seeds import interval
 from tests.conftest import set_param
 
@@ -121,3 +122,22 @@ def test_accuracy_text_and_dataset_names():
     assert not same_dataset("rolled-metal 3-class (NOT NEU-CLS)", ["NEU-CLS"]) and not same_dataset(
         "per seed Table 5", ["NEU-CLS"]
     )
+
+
+def test_few_label_rows_and_reported_points(metrics_set: Path):
+    curve = {
+        "info": {"test_images": 360, "classes": 6},
+        "baseline": {"1": {"mean": 0.745, "std": 0.11, "repeats": 5}, "5": {"mean": 0.95, "std": 0.01, "repeats": 5}},
+        "self_training": {"1": {"mean": 0.95, "std": 0.045, "repeats": 5}, "5": {"mean": 0.979, "std": 0.004, "repeats": 5}},
+    }
+    (metrics_set / "metrics/learning_curve.json").write_text(json.dumps(curve))
+    with open(metrics_set / "data/literature.csv", "a") as f:
+        f.write("Transductive,NEU,97.13,1 labelled sample per class,,,,,Wang 2022,,,episode protocol not read\n")
+    compare.main()
+    same, other = tables(Path("metrics/compare.md").read_text())
+    assert "few labels, best at N=1: class-balanced self-training" in same and "95.00 ± 4.50 (5 draws)" in same
+    assert "| 6 labelled |" in same and "| 30 labelled |" in same, "N per class x the number of classes"
+    assert "N=10" not in same, "no row for an N the curve did not run"
+    literature = pd.read_csv(metrics_set / "data/literature.csv", dtype=str, keep_default_na=False)
+    [(n, accuracy, label)] = reported_few_label_points(literature, ["NEU-CLS", "NEU"])
+    assert (n, accuracy) == (1, 97.13) and "episode protocol not read" in label
