@@ -13,7 +13,7 @@ import subprocess
 import pandas as pd
 
 from steel_defect.atomic import atomic_file
-from steel_defect.compare import markdown
+from steel_defect.tables import markdown_table
 
 PARAMS = ["data.source", "data.color", "train.class_weight", "split.val_fraction"]
 METRICS = {
@@ -37,7 +37,7 @@ def table(pattern: str) -> str:
     out = runs[["Experiment", *PARAMS, *METRICS]].rename(columns=METRICS)
     for column in ["deployed test accuracy", "fine-tuned", "head", "baseline"]:
         out[column] = out[column].map(lambda v: f"{float(v):.4f}" if v else "")
-    return markdown(out, list(out.columns))
+    return markdown_table(out)
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ method sees the same draw. Methods (steel_defect/curve.py): the logistic-regress
 head on frozen features with the draw's augmented copies, fine-tuning at the N in `finetune_at`,
 and class-balanced self-training on the rest of the training subset with its labels hidden
 (curve.semi_supervised switches it off), plus, at the N in `pseudo_head_at`, the head trained on
-its pseudo-labels. All of it reads the features cache; the backbone never runs.
+its pseudo-labels, and at the N in `pseudo_finetune_at` that head's model fine-tuned on them.
+All of it reads the features cache; the backbone never runs.
 """
 
 import json
@@ -48,6 +49,7 @@ def settings(params: dict) -> Settings:
         ft_epochs=integer(params, "curve.finetune_epochs", minimum=1),
         rounds=integer(params, "curve.self_training_rounds", minimum=1),
         pseudo_head_epochs=integer(params, "curve.pseudo_head_epochs", minimum=1),
+        pseudo_finetune_epochs=integer(params, "curve.pseudo_finetune_epochs", minimum=1),
     )
 
 
@@ -57,6 +59,9 @@ def main() -> None:
     per_class = per_class_values(get(params, f"curve.{grid}.per_class"), f"curve.{grid}.per_class")
     finetune_at = per_class_values(get(params, f"curve.{grid}.finetune_at"), f"curve.{grid}.finetune_at", empty=True)
     pseudo_head_at = per_class_values(get(params, f"curve.{grid}.pseudo_head_at"), f"curve.{grid}.pseudo_head_at", empty=True)
+    pseudo_finetune_at = per_class_values(
+        get(params, f"curve.{grid}.pseudo_finetune_at"), f"curve.{grid}.pseudo_finetune_at", empty=True
+    )
     repeats = integer(params, f"curve.{grid}.repeats", minimum=1)
     semi, seed = boolean(params, "curve.semi_supervised"), integer(params, "curve.seed", minimum=0)
     s = settings(params)
@@ -78,13 +83,17 @@ def main() -> None:
     pool_per_class = round(len(pool) / cache.n_classes)  # where 'all' sits on the x axis; from the pool's size, not its labels
 
     points, start = [], time.time()
-    print(f"learning_curve: grid {grid}: N per class {per_class}, {repeats} draws each; fine-tuning at {finetune_at}")
+    print(
+        f"learning_curve: grid {grid}: N per class {per_class}, {repeats} draws each; fine-tuning at {finetune_at}, "
+        f"on pseudo-labels at {pseudo_finetune_at if semi else []}"
+    )
     for n in per_class:
         for repeat in range(repeats):
             rng = np.random.default_rng([seed, repeat, 0 if n == ALL else n])
             labelled = pool[draw(rows.y[pool], n, cache.n_classes, rng)]
             unlabelled = np.setdiff1d(pool, labelled)
-            result = score_draw(cache, s, labelled, unlabelled, seed + repeat, n in finetune_at, semi, n in pseudo_head_at)
+            chosen = (n in finetune_at, semi, n in pseudo_head_at, n in pseudo_finetune_at)
+            result = score_draw(cache, s, labelled, unlabelled, seed + repeat, *chosen)
             points += [{"method": m, "per_class": n, "repeat": repeat, "accuracy": a} for m, a in result.items()]
             shown = ", ".join(f"{m} {100 * a:.2f}" for m, a in result.items())
             print(f"learning_curve: N={n} draw {repeat + 1}/{repeats}: {shown} ({time.time() - start:.0f}s)", flush=True)

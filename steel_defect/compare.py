@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.curve import METHODS
+from steel_defect.tables import markdown_table
 
 LITERATURE_COLUMNS = [
     "method",
@@ -150,21 +151,14 @@ def join(literature: pd.DataFrame, measured: pd.DataFrame) -> tuple[pd.DataFrame
     return same, other
 
 
-def markdown(frame: pd.DataFrame, columns: list[str]) -> str:
-    """`columns` of `frame` as a Markdown table; empty cells for NaN, and "|" inside a cell cannot break a row."""
-    cells = frame[columns].fillna("").astype(str).map(lambda v: v.replace("|", "/"))
-    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
-    return header + "".join("| " + " | ".join(row) + " |\n" for row in cells.itertuples(index=False))
-
-
 def report(same: pd.DataFrame, other: pd.DataFrame, dataset: str) -> str:
     return (
         f"### {dataset}: measured here and reported in the literature\n\n"
         "Sorted by accuracy; protocols differ (see the protocol column); only this project's rows are measured here.\n\n"
-        + markdown(same, TABLE + SOURCE)
+        + markdown_table(same, TABLE + SOURCE)
         + f"\n### Other datasets (not comparable with {dataset}; not ranked)\n\n"
         "The seed paper's Table 5 lists these beside NEU-CLS; they are results on different data.\n\n"
-        + markdown(other, TABLE + SOURCE)
+        + markdown_table(other, TABLE + SOURCE)
     )
 
 

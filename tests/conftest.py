@@ -78,13 +78,14 @@ TINY = {
     "compare": {"datasets": ["NEU-CLS", "NEU"]},
     "curve": {
         "grid": "quick",
-        "quick": {"per_class": [1, 2], "repeats": 2, "finetune_at": [1], "pseudo_head_at": [2]},
-        "full": {"per_class": [1, "all"], "repeats": 1, "finetune_at": [], "pseudo_head_at": []},
+        "quick": {"per_class": [1, 2], "repeats": 2, "finetune_at": [1], "pseudo_head_at": [2], "pseudo_finetune_at": [2]},
+        "full": {"per_class": [1, "all"], "repeats": 1, "finetune_at": [], "pseudo_head_at": [], "pseudo_finetune_at": []},
         "semi_supervised": True,
         "self_training_rounds": 2,
         "head_epochs": 1,
         "finetune_epochs": 1,
         "pseudo_head_epochs": 1,
+        "pseudo_finetune_epochs": 1,
         "seed": 0,
     },
     "finetune": {

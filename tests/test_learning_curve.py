@@ -12,7 +12,7 @@ import pytest
 
 from stages import augment, features, fetch, learning_curve, split, weights
 from steel_defect.atomic import write_npz
-from steel_defect.curve import class_balanced_pick, draw, per_class_values, self_train
+from steel_defect.curve import METHODS, class_balanced_pick, draw, per_class_values, self_train
 from steel_defect.errors import UserError
 from steel_defect.features import load_features
 from steel_defect.metrics import fit_baseline
@@ -105,8 +105,9 @@ def test_learning_curve_end_to_end_and_the_hidden_labels_are_never_read(cached: 
     assert first["baseline"]["1"]["repeats"] == 2 and set(first["baseline"]) == {"1", "2"}
     assert set(first["fine_tuned"]) == {"1"}, "fine-tuning only at curve.*.finetune_at"
     assert set(first["self_training"]) == {"1", "2"} and set(first["self_training_head"]) == {"2"}
+    assert set(first["self_training_fine_tuned"]) == {"2"}, "fine-tuning on pseudo-labels only at pseudo_finetune_at"
     assert first["info"]["grid"] == "quick" and first["info"]["test_images"] == 12
-    for method in ("baseline", "head", "fine_tuned", "self_training", "self_training_head"):
+    for method in METHODS:
         frame = pd.read_csv(f"plots/learning_curve/{method}.csv")
         assert list(frame.columns) == ["labelled_per_class", "accuracy", "std", "repeats"], method
     assert Path("plots/learning_curve.png").stat().st_size > 10000
