@@ -12,6 +12,7 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install --quiet --no-deps -e .  # the steel-defect command
 	touch $@
 
 repro: install

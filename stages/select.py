@@ -1,13 +1,16 @@
 """Stage select: score every candidate model on the validation images and deploy the best in models/deployed/.
 
 The model users get is chosen on validation data, never on test (see steel_defect/selection.py for
-the rule); models/deployed/model.json records the choice, why, the classes and the input it expects.
+the rule); models/deployed/model.json records the choice, why, the classes, the input it expects,
+the backbone and weights, and the commit and params it was trained from (steel_defect/deploy.py reads it).
 """
 
+import json
 from pathlib import Path
 
 from steel_defect.atomic import atomic_dir, save_model, write_json
 from steel_defect.dataset import read_spec
+from steel_defect.deploy import git_commit, params_sha256
 from steel_defect.errors import run_stage
 from steel_defect.params import choices_list, integer, load_params
 from steel_defect.selection import CANDIDATES, choose, load_candidates, score
@@ -26,6 +29,7 @@ def main() -> None:
     for name, s in scores.items():
         errors = f"{s['errors']} errors in {len(y)}"
         print(f"select: {name:10s} validation accuracy {s['accuracy']:.4f} ({errors}), log-loss {s['loss']:.2e}")
+    backbone = json.loads(Path("models/backbone/backbone.json").read_text())
     with atomic_dir(OUT) as tmp:
         save_model(candidates[chosen], tmp / "model.keras")
         write_json(
@@ -34,8 +38,16 @@ def main() -> None:
                 "chosen": chosen,
                 "why": why,
                 "classes": spec.classes,
-                "input": f"{spec.color} images, 0..255, any size, shape (height, width, {spec.channels})",
+                "input": f"{spec.color} images, 0..255, loaded at {spec.size[0]}x{spec.size[1]} (resized if not)",
                 "channels": spec.channels,
+                "color": spec.color,
+                "input_size": list(spec.size),
+                "backbone": backbone["backbone"],
+                "weights": backbone["weights"],
+                "backbone_image_size": backbone["image_size"],
+                "params": int(candidates[chosen].count_params()),
+                "commit": git_commit(),
+                "params_sha256": params_sha256(),
             },
         )
     write_json("metrics/select.json", {"chosen": chosen, "why": why, "val_images": len(y), "candidates": scores})

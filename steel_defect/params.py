@@ -18,53 +18,10 @@ from steel_defect.errors import UserError
 _MISSING = object()
 READ: set[str] = set()
 
-# Every key params.yaml may hold; a key below a `*` is free-form (finetune.unfreeze_from maps backbone -> value).
-KNOWN_KEYS = {
-    "data": ["source", "expected_size", "odd_size", "color"],
-    "split": ["strategy", "group_size", "test_fraction", "val_fraction", "seed"],
-    "augment": ["copies", "rotations", "horizontal_flip", "shear", "zoom", "seed"],
-    "model": ["backbone", "weights", "image_size", "seed"],
-    "features": ["batch_size"],
-    "train": [
-        "seed",
-        "epochs",
-        "batch_size",
-        "learning_rate",
-        "units",
-        "dropout",
-        "patience",
-        "min_delta",
-        "plateau_factor",
-        "plateau_patience",
-        "min_lr",
-        "class_weight",
-    ],
-    "baseline": ["C", "max_iter"],
-    "optimizer": None,
-    "finetune": ["unfreeze_from.*", "epochs", "batch_size", "learning_rate", "lr_decay", "patience", "min_delta"],
-    "select": ["candidates"],
-    "curve": [
-        "grid",
-        "quick.per_class",
-        "quick.repeats",
-        "quick.finetune_at",
-        "quick.pseudo_head_at",
-        "quick.pseudo_finetune_at",
-        "full.per_class",
-        "full.repeats",
-        "full.finetune_at",
-        "full.pseudo_head_at",
-        "full.pseudo_finetune_at",
-        "semi_supervised",
-        "self_training_rounds",
-        "head_epochs",
-        "finetune_epochs",
-        "pseudo_head_epochs",
-        "pseudo_finetune_epochs",
-        "seed",
-    ],
-    "compare": ["datasets"],
-}
+# Every key params.yaml may hold, in steel_defect/params_schema.yaml: data beside the code, so that
+# declaring a new stage's key does not change this module, which every stage depends on.
+SCHEMA = Path(__file__).with_name("params_schema.yaml")
+KNOWN_KEYS: dict[str, list[str] | None] = yaml.safe_load(SCHEMA.read_text())
 KNOWN = {f"{section}.{key}" if keys else section for section, keys in KNOWN_KEYS.items() for key in (keys or [None])}
 
 

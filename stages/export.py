@@ -1,0 +1,82 @@
+"""Stage export: the deployed model as LiteRT models (float32, float16, int8), each scored on the test subset.
+
+The three .tflite files and their metadata go to models/export/ (predict reads any of them); the
+int8 model is calibrated on images from the training subset only. Each model is scored with
+evaluate's metrics and compared with the Keras model it came from; an int8 model more than
+export.max_int8_drop points below float32 fails the stage (a public NEU-CLS project's int8
+MobileNet fell from 94% to 58%), so a broken quantisation never ships quietly.
+"""
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from steel_defect.atomic import atomic_dir, write_json
+from steel_defect.dataset import read_spec
+from steel_defect.deploy import load_runner, read_metadata
+from steel_defect.errors import UserError, run_stage
+from steel_defect.export import KINDS, convert
+from steel_defect.metrics import classification_metrics
+from steel_defect.params import integer, load_params, number
+
+SOURCE, OUT, METRICS = Path("models/deployed/model.keras"), Path("models/export"), Path("metrics/export.json")
+
+
+def representative_paths(split: pd.DataFrame, n: int) -> list[str]:
+    """n training images evenly spaced through the (class-sorted) split, so every class calibrates int8."""
+    train = split.loc[split["subset"] == "train", "path"].tolist()
+    picks = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).round().astype(int))
+    return [train[i] for i in picks]
+
+
+def main() -> None:
+    params = load_params()
+    n_representative = integer(params, "export.representative_images", minimum=1)
+    max_drop = number(params, "export.max_int8_drop", 0, 100)
+    threads = integer(params, "export.threads", minimum=1)
+    metadata = read_metadata(SOURCE)
+    spec = read_spec()
+    split = pd.read_csv("data/split.csv", keep_default_na=False)
+    representative = spec.load(representative_paths(split, n_representative)).astype("float32")
+    images, y = spec.load_subset("test")
+    model = keras.models.load_model(SOURCE)
+    reference = model.predict(images, batch_size=32, verbose=0)
+    results = {"keras": {**classification_metrics(y, reference), "errors": int((reference.argmax(1) != y).sum())}}
+    size = (int(metadata["input_size"][0]), int(metadata["input_size"][1]))
+
+    with atomic_dir(OUT) as tmp:
+        formats = {}
+        for kind in KINDS:
+            path = tmp / f"model_{kind}.tflite"
+            print(f"export: converting to {kind} ...", flush=True)
+            path.write_bytes(convert(model, size, int(metadata["channels"]), kind, representative))
+            formats[kind] = path.name
+        write_json(
+            tmp / "model.json",
+            {**metadata, "exported_from": str(SOURCE), "formats": formats, "representative_images": len(representative)},
+        )
+        for kind in KINDS:
+            runner = load_runner(tmp / formats[kind], threads)
+            probs = np.concatenate([runner.predict(images[i : i + 32]) for i in range(0, len(images), 32)])
+            results[kind] = {
+                **classification_metrics(y, probs),
+                "errors": int((probs.argmax(1) != y).sum()),
+                "agrees_with_keras": float((probs.argmax(1) == reference.argmax(1)).mean()),
+                "max_probability_difference": float(np.abs(probs - reference).max()),
+                "file_bytes": (tmp / formats[kind]).stat().st_size,
+            }
+            print(f"export: {kind}: accuracy {results[kind]['accuracy']:.4f}, {results[kind]['file_bytes'] / 1e6:.2f} MB")
+        drop = 100 * (results["float32"]["accuracy"] - results["int8"]["accuracy"])
+        if drop > max_drop:
+            raise UserError(
+                f"export: the int8 model scores {drop:.2f} points below float32 on the test subset (limit export.max_int8_drop "
+                f"= {max_drop}); raise export.representative_images or the limit, or ship float16"
+            )
+    write_json(METRICS, {"test_images": len(y), "threads": threads, **results})
+    print(f"export: {', '.join(formats.values())} -> {OUT}/, scores -> {METRICS}")
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,85 @@
+"""Export, metadata and the predict command on a tiny model trained on the synthetic 3-class dataset."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
+from steel_defect import cli
+from steel_defect.deploy import load_runner, quantize
+from steel_defect.errors import UserError
+from steel_defect.predict import UNCERTAIN, collect
+from tests.conftest import CLASSES, TINY, set_param
+
+EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_int8.tflite"]
+
+
+@pytest.fixture
+def exported(project: Path) -> Path:
+    for key, value in TINY.items():
+        set_param(project, key, value)
+    set_param(project, "export", {"representative_images": 20, "max_int8_drop": 100, "threads": 1})
+    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
+        stage.main()
+    return project
+
+
+def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.TempPathFactory, capsys):
+    scores = json.loads(Path("metrics/export.json").read_text())
+    assert set(scores) >= {"keras", "float32", "float16", "int8"} and scores["test_images"] == 12
+    assert scores["float32"]["max_probability_difference"] < 1e-4, "float32 LiteRT computes what Keras computes"
+    assert scores["float32"]["agrees_with_keras"] == 1.0
+    assert scores["int8"]["file_bytes"] < scores["float32"]["file_bytes"]
+    assert sorted(p.name for p in Path("models/export").glob("*.tflite")) == sorted(EXPORTED)
+
+    # Somewhere else entirely: no params.yaml, no data folder. Classes and input come from the metadata alone.
+    elsewhere = tmp_path_factory.mktemp("line")
+    shutil.copytree("models", elsewhere / "models")
+    images = elsewhere / "photos"
+    shutil.copytree(exported / "source" / "crazing", images / "crazing")
+    (images / "nested").mkdir()
+    shutil.copy(exported / "source" / "scratches" / "Sc_3.bmp", images / "nested" / "big.bmp")
+    (images / "broken.png").write_bytes(b"not an image")
+    n_good = sum(1 for p in images.rglob("*") if p.is_file()) - 1
+
+    for model in ["models/deployed/model.keras", *(f"models/export/{name}" for name in EXPORTED)]:
+        out = elsewhere / "predictions.csv"
+        code = cli.main(["predict", str(images), "--model", str(elsewhere / model), "--out", str(out), "--quiet"])
+        captured = capsys.readouterr()
+        assert code == 2, "some files failed, and the exit code says so"
+        assert "broken.png" in captured.err and "crazing" in captured.out
+        table = pd.read_csv(out)
+        assert list(table.columns) == ["path", "predicted", "confidence", *(f"p_{c}" for c in sorted(CLASSES))], model
+        assert len(table) == n_good, model
+        assert np.allclose(table[[f"p_{c}" for c in sorted(CLASSES)]].sum(axis=1), 1.0, atol=0.02), model
+        assert set(table["predicted"]) <= set(CLASSES), "names from the metadata, nothing else"
+
+    keras_model = str(elsewhere / "models/deployed/model.keras")
+    code = cli.main(
+        ["predict", str(images / "crazing"), "--model", keras_model, "--out", str(out), "--min-confidence", "1.0", "--quiet"]
+    )
+    table = pd.read_csv(out)
+    assert code == 0 and (table["predicted"] == UNCERTAIN).sum() == (table["confidence"] < 1.0).sum() > 0
+
+
+def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):
+    files, missing = collect([str(tmp_path / "nothing-here"), str(tmp_path / "*.png")])
+    assert files == [] and len(missing) == 2
+    assert cli.main(["predict", str(tmp_path), "--model", str(tmp_path / "none.keras"), "--quiet"]) == 1
+    assert "model file not found" in capsys.readouterr().err
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(UserError, match="unknown model format"):
+        load_runner(tmp_path / "m.onnx")
+    assert cli.main(["predict", str(tmp_path), "--min-confidence", "2", "--quiet"]) == 1
+    assert "--min-confidence 2.0" in capsys.readouterr().err
+
+
+def test_integer_inputs_are_quantised_with_their_scale():
+    detail = {"dtype": np.uint8, "quantization": (2.0, 10)}
+    assert quantize(np.array([0.0, 10.0, 1000.0]), detail).tolist() == [10, 15, 255]
