@@ -3,7 +3,8 @@
 Writes metrics/compare.md (the README shows it) and plots/compare.png. Our rows come from
 metrics/seeds.json (mean and spread over split seeds, see benchmarks/seeds.py) while it describes
 the data in metrics/data.json; otherwise from this run alone (n=1). The few-label rows (N = 1, 5
-and 10 labelled images per class) come from metrics/learning_curve.json. Rows on other datasets are
+and 10 labelled images per class) come from metrics/learning_curve.json, the exported models' rows
+from metrics/export.json and their latency from metrics/benchmark.json. Rows on other datasets are
 listed separately and never ranked or plotted (see steel_defect/compare.py).
 """
 
@@ -13,14 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from steel_defect.atomic import atomic_file
-from steel_defect.compare import curve_rows, figure, join, literature_rows, measured_rows, report
+from steel_defect.compare import curve_rows, export_rows, figure, join, literature_rows, measured_rows, report
 from steel_defect.errors import UserError, run_stage
 from steel_defect.params import get, integer, load_params, strings
 from steel_defect.seeds import single_run
 
 LITERATURE = Path("data/literature.csv")
 SEEDS = Path("metrics/seeds.json")
-LATENCY = Path("metrics/latency.json")
+BENCHMARK = Path("metrics/benchmark.json")
+EXPORT = Path("metrics/export.json")
 CURVE = Path("metrics/learning_curve.json")
 
 
@@ -43,7 +45,11 @@ def main() -> None:
         literature = literature_rows(pd.read_csv(LITERATURE, dtype=str, keep_default_na=False).replace("", None), datasets)
     except (ValueError, pd.errors.ParserError) as err:
         raise UserError(f"{LITERATURE}: {err}") from None
-    measured = measured_rows(seeds, evaluate, read_json(LATENCY), datasets[0], copies)
+    benchmark = read_json(BENCHMARK)
+    measured = measured_rows(seeds, evaluate, benchmark, datasets[0], copies)
+    export = read_json(EXPORT)
+    if export:
+        measured = pd.concat([measured, export_rows(export, benchmark, evaluate, datasets[0])], ignore_index=True)
     curve = read_json(CURVE)
     if curve:
         measured = pd.concat([measured, curve_rows(curve, evaluate, datasets[0])], ignore_index=True)

@@ -97,11 +97,16 @@ def _pct(summary: dict) -> str:
     return f"{100 * summary['mean']:.2f} ± {100 * summary['std']:.2f} (n={summary['n']}; 95% CI {100 * low:.2f}-{100 * high:.2f})"
 
 
-def measured_rows(seeds: dict, evaluate: dict, latency: dict | None, dataset: str, copies: int) -> pd.DataFrame:
+def _hardware(benchmark: dict, runtime: str) -> str:
+    machine = benchmark["machine"]
+    return f"this machine: {machine['usable_cores']}-core {machine['cpu']} CPU, batch 1, {runtime}"
+
+
+def measured_rows(seeds: dict, evaluate: dict, benchmark: dict | None, dataset: str, copies: int) -> pd.DataFrame:
     """Our rows: per split strategy, the deployed model and each candidate (mean ± std over seeds)."""
     seeds_text = "metrics/seeds.json" if seeds.get("dataset") else "this run (metrics/evaluate/metrics.json)"
     model = f"{evaluate['backbone']} ({evaluate['weights']}, {evaluate['input']} input)"
-    latency_ok = latency is not None and latency.get("params") == evaluate["params"]
+    latency_ok = benchmark is not None and benchmark.get("keras", {}).get("params") == evaluate["params"]
     rows = []
     for strategy, result in seeds["strategies"].items():
         train = result.get("train_images")
@@ -125,10 +130,8 @@ def measured_rows(seeds: dict, evaluate: dict, latency: dict | None, dataset: st
                     + (f"; {result['total_errors']} errors in {result['test_predictions']}" if deployed else ""),
                     "protocol": f"{strategy} 80/20 split, {_count(len(result['seeds']), 'seed')}; test set held out",
                     "params (M)": "" if params is None else f"{params / 1e6:.2f}",
-                    "ms per image": f"{latency['ms_per_image_batch1_median']:.1f}" if deployed and latency_ok else "",
-                    "latency hardware": f"this machine: {latency['cpu_cores']}-core {latency['cpu']} CPU, batch 1"
-                    if deployed and latency_ok
-                    else "",
+                    "ms per image": f"{benchmark['keras']['ms_batch1_median']:.1f}" if deployed and latency_ok else "",
+                    "latency hardware": _hardware(benchmark, "Keras") if deployed and latency_ok else "",
                     "training images": train_text,
                     "citation": seeds_text,
                     "verification": "measured",
@@ -138,6 +141,38 @@ def measured_rows(seeds: dict, evaluate: dict, latency: dict | None, dataset: st
                     "strategy": strategy,
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def export_rows(export: dict, benchmark: dict | None, evaluate: dict, dataset: str) -> pd.DataFrame:
+    """The exported LiteRT models of this run (metrics/export.json), with their latency while it was measured on them."""
+    model = f"{evaluate['backbone']} ({evaluate['weights']}, {evaluate['input']} input)"
+    timed = benchmark is not None and benchmark.get("keras", {}).get("params") == evaluate["params"]
+    rows = []
+    for kind in ("float32", "float16", "int8"):
+        if kind not in export:
+            continue
+        result, speed = export[kind], (benchmark or {}).get(kind) if timed else None
+        runtime = f"LiteRT {benchmark['machine']['litert_threads']} threads" if speed else ""
+        rows.append(
+            {
+                "origin": "measured (this project)",
+                "method": f"deployed, exported to LiteRT {kind}: {model}",
+                "dataset": dataset,
+                "accuracy (%)": f"{100 * result['accuracy']:.2f} (n=1); {result['errors']} errors in {export['test_images']}",
+                "protocol": "this run's split; test set held out",
+                "params (M)": f"{evaluate['params'] / 1e6:.2f}",
+                "ms per image": f"{speed['ms_batch1_median']:.2f}" if speed else "",
+                "latency hardware": _hardware(benchmark, runtime) if speed else "",
+                "training images": "",
+                "citation": "metrics/export.json, metrics/benchmark.json",
+                "verification": "measured",
+                "same_dataset": True,
+                "mean": 100 * result["accuracy"],
+                "std": 0.0,
+                "strategy": f"LiteRT {kind}",
+            }
+        )
     return pd.DataFrame(rows)
 
 

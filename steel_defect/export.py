@@ -19,11 +19,18 @@ KINDS = ("float32", "float16", "int8")
 def convert(model, size: tuple[int, int], channels: int, kind: str, representative: np.ndarray | None = None) -> bytes:
     """`model` (a Keras model) as a .tflite flatbuffer of `kind`; int8 needs `representative` images (n, h, w, c)."""
     import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     width, height = size
     spec = tf.TensorSpec([None, height, width, channels], tf.float32, name="image")
-    function = tf.function(lambda x: model(x, training=False), input_signature=[spec]).get_concrete_function()
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+
+    def call(x):
+        return model(x, training=False)
+
+    # Freeze the weights into constants ourselves: left to the converter, a loaded model's variables
+    # stayed as READ_VARIABLE ops (measured on the deployed baseline), which int8 calibration cannot run.
+    function = convert_variables_to_constants_v2(tf.function(call, input_signature=[spec]).get_concrete_function())
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([function])
     if kind == "float16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]

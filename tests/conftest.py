@@ -88,6 +88,8 @@ TINY = {
         "pseudo_finetune_epochs": 1,
         "seed": 0,
     },
+    "export": {"representative_images": 20, "max_int8_drop": 100, "threads": 1},  # a random tiny model may lose more
+    "benchmark": {"runs": 5, "warmup": 1, "batch_size": 4, "threads": 1},
     "finetune": {
         "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,

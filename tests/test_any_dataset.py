@@ -13,8 +13,10 @@ from PIL import Image
 
 from stages import (
     augment,
+    benchmark,
     compare,
     evaluate,
+    export,
     features,
     fetch,
     fine_tune,
@@ -65,7 +67,8 @@ def user_project(project: Path) -> Path:
 def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params(user_project: Path):
     (user_project / "data").mkdir(exist_ok=True)
     shutil.copyfile(ROOT / "data/literature.csv", user_project / "data/literature.csv")
-    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, learning_curve, compare):
+    pipeline = (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, export, benchmark)
+    for stage in (*pipeline, learning_curve, compare):
         params_module.READ.clear()
         stage.main()
         check_params_read(stage.__name__.split(".")[-1], set(params_module.READ))
@@ -86,6 +89,11 @@ def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params
     table = Path("metrics/compare.md").read_text()
     assert "| measured (this project) | deployed (chosen on validation)" in table, "our run is in the table (n=1: no seeds run)"
     assert "few labels, best at N=1" in table, "the learning curve's rows join the compare table"
+    assert "exported to LiteRT int8" in table, "the exported models' rows join it too"
+    speed = json.loads(Path("metrics/benchmark.json").read_text())
+    assert set(speed) == {"machine", "keras", "float32", "float16", "int8"}
+    assert all(speed[m]["ms_batch1_median"] > 0 and speed[m]["runs"] == 5 for m in ("keras", "int8"))
+    assert "| reported: NASNet-Mobile fine-tuned (seed)" in Path("metrics/benchmark.md").read_text(), "the paper beside ours"
     for png in (
         "plots/confusion_matrix.png",
         "plots/roc.png",

@@ -49,6 +49,12 @@ def strategy(errors: list[int]) -> dict:
     }
 
 
+def benchmark(params: int, ms: float) -> str:
+    machine = {"cpu": "x86_64", "usable_cores": 2, "litert_threads": 2}
+    speed = {"ms_batch1_median": ms, "ms_batch1_p95": ms, "runs": 3, "images_per_s_batch": 1.0, "file_mb": 1.0}
+    return json.dumps({"machine": machine, **{k: {**speed, "params": params} for k in ("keras", "float32", "float16", "int8")}})
+
+
 @pytest.fixture
 def metrics_set(project: Path) -> Path:
     set_param(project, "compare.datasets", ["NEU-CLS", "NEU"])
@@ -57,9 +63,7 @@ def metrics_set(project: Path) -> Path:
         "metrics/evaluate/metrics.json": json.dumps(EVALUATE),
         "metrics/data.json": json.dumps(DATA),
         "metrics/split.json": json.dumps({"train": {"total": 1152}}),
-        "metrics/latency.json": json.dumps(
-            {"params": 2587462, "ms_per_image_batch1_median": 21.4, "cpu_cores": 2, "cpu": "x86_64"}
-        ),
+        "metrics/benchmark.json": benchmark(2587462, 21.4),
         "metrics/seeds.json": json.dumps(
             {"dataset": DATA, "strategies": {"stratified": strategy([0, 1, 0]), "grouped": strategy([2, 1])}}
         ),
@@ -97,9 +101,7 @@ def test_compare_joins_measured_and_reported_rows_and_never_ranks_other_datasets
 
 def test_seeds_of_other_data_are_not_used(metrics_set: Path, capsys):
     (metrics_set / "metrics/data.json").write_text(json.dumps({"images": 41, "classes": {"scratch": 41}}))
-    (metrics_set / "metrics/latency.json").write_text(
-        json.dumps({"params": 1, "ms_per_image_batch1_median": 3.0, "cpu_cores": 2, "cpu": "x"})
-    )
+    (metrics_set / "metrics/benchmark.json").write_text(benchmark(1, 3.0))
     compare.main()
     assert "our rows are this run alone (n=1)" in capsys.readouterr().out
     same, _ = tables(Path("metrics/compare.md").read_text())

@@ -24,7 +24,6 @@ EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_int8.tflite"]
 def exported(project: Path) -> Path:
     for key, value in TINY.items():
         set_param(project, key, value)
-    set_param(project, "export", {"representative_images": 20, "max_int8_drop": 100, "threads": 1})
     for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
         stage.main()
     return project
