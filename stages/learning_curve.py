@@ -21,7 +21,7 @@ from steel_defect.atomic import atomic_dir, atomic_file, write_json
 from steel_defect.compare import reported_few_label_points
 from steel_defect.curve import ALL, METHODS, copies_by_original, draw, figure, markdown, metrics, per_class_values, summarise
 from steel_defect.dataset import read_spec
-from steel_defect.errors import run_stage
+from steel_defect.errors import UserError, run_stage
 from steel_defect.features import load_features
 from steel_defect.few_labels import Cache, Settings, score_draw
 from steel_defect.model import OPTIMIZERS
@@ -106,6 +106,7 @@ def main() -> None:
         "classes": cache.n_classes,
         "semi_supervised": semi,
         "backbone": json.loads(Path("models/backbone/backbone.json").read_text())["backbone"],
+        "goals": goals(get(params, "curve.goals")),
     }
     write_json(OUT_JSON, metrics(summary, info))
     with atomic_file(OUT_MD) as tmp:
@@ -117,6 +118,16 @@ def main() -> None:
     figure(summary, reported_few_label_points(literature, datasets), str(OUT_PNG), pool_per_class, title)
     # the time goes to the log only: outputs stay byte-identical on a rerun (tests/test_dvc_repro.py)
     print(f"learning_curve: {len(points)} fits in {time.time() - start:.0f}s -> {OUT_JSON}, {OUT_MD}, {OUT_PNG}, {OUT_CSV}/")
+
+
+def goals(value: object) -> dict:
+    """curve.goals: {N: accuracy between 0 and 1}; keys as strings, so JSON and YAML agree."""
+    ok = isinstance(value, dict) and all(
+        (isinstance(k, int) and k > 0 or k == ALL) and isinstance(v, (int, float)) and 0 < v <= 1 for k, v in value.items()
+    )
+    if not ok:
+        raise UserError(f"params.yaml: 'curve.goals' is {value!r}; expected {{N per class: accuracy between 0 and 1}}")
+    return {str(k): float(v) for k, v in value.items()}
 
 
 def write_plot_data(summary: pd.DataFrame, pool_per_class: int) -> None:

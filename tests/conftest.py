@@ -86,6 +86,7 @@ TINY = {
         "finetune_epochs": 1,
         "pseudo_head_epochs": 1,
         "pseudo_finetune_epochs": 1,
+        "goals": {1: 0.9, 2: 0.99},
         "seed": 0,
     },
     "export": {"representative_images": 20, "max_int8_drop": 100, "threads": 1},  # a random tiny model may lose more

@@ -12,7 +12,7 @@ import pytest
 
 from stages import augment, features, fetch, learning_curve, split, weights
 from steel_defect.atomic import write_npz
-from steel_defect.curve import METHODS, class_balanced_pick, draw, per_class_values, self_train
+from steel_defect.curve import METHODS, class_balanced_pick, draw, per_class_values, render, self_train
 from steel_defect.errors import UserError
 from steel_defect.features import load_features
 from steel_defect.metrics import fit_baseline
@@ -111,7 +111,11 @@ def test_learning_curve_end_to_end_and_the_hidden_labels_are_never_read(cached: 
         frame = pd.read_csv(f"plots/learning_curve/{method}.csv")
         assert list(frame.columns) == ["labelled_per_class", "accuracy", "std", "repeats"], method
     assert Path("plots/learning_curve.png").stat().st_size > 10000
-    assert Path("metrics/learning_curve.md").read_text().startswith("| labelled per class | baseline | head | fine_tuned |")
+    text = Path("metrics/learning_curve.md").read_text()
+    assert text.startswith("| labelled per class | baseline | head | fine_tuned |")
+    assert "Against the goals" in text and "| 1 | >= 90% |" in text and "| 2 | >= 99% |" in text, "goals from curve.goals"
+    render("metrics/learning_curve.json", "again.md")
+    assert Path("again.md").read_text() == text, "the metrics file alone re-renders the table"
     accuracies = {p["mean"] for m in ("baseline", "head", "self_training", "self_training_head") for p in first[m].values()}
     assert len(accuracies) > 1 and max(accuracies) > 0.5, "the methods learn something from the features"
 
