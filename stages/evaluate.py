@@ -12,10 +12,11 @@ import numpy as np
 from dvclive import Live
 
 from steel_defect.atomic import write_json
+from steel_defect.confidence import coverage_table
 from steel_defect.dataset import read_spec
-from steel_defect.errors import run_stage
+from steel_defect.errors import UserError, run_stage
 from steel_defect.metrics import classification_metrics, per_class_report, save_figures
-from steel_defect.params import choices_list, integer, load_params
+from steel_defect.params import choices_list, get, integer, load_params
 from steel_defect.selection import CANDIDATES, load_candidates, score
 
 
@@ -51,11 +52,21 @@ def main() -> None:
         onehot = np.eye(len(spec.classes))[y]
         live.log_sklearn_plot("roc", onehot.ravel(), probs.ravel(), name="roc_micro.json")
     write_json("metrics/evaluate/per_class.json", per_class_report(y, probs.argmax(1), spec.classes))
+    thresholds = confidence_thresholds(get(params, "evaluate.min_confidence"))
+    coverage = {"test_images": len(y), "thresholds": coverage_table(y, probs, thresholds)}
+    write_json("metrics/evaluate/min_confidence.json", coverage)
     model_name = f"{deployed['chosen']}, {info['backbone']} ({info['weights']})"
     title = f"{model_name}: accuracy {results['accuracy']:.4f}, {results['errors']} errors"
     save_figures("plots", y, probs, spec.classes, title)
     print("evaluate: " + ", ".join(f"{k} {v:.4f}" for k, v in results.items() if isinstance(v, float)))
     print(f"evaluate: deployed {model_name}: {results['errors']} errors in {len(y)} test images")
+
+
+def confidence_thresholds(value: object) -> list[float]:
+    """evaluate.min_confidence: the `predict --min-confidence` values whose effect on the test subset is reported."""
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and 0 <= v <= 1 for v in value):
+        raise UserError(f"params.yaml: 'evaluate.min_confidence' is {value!r}; expected a list of probabilities (0 to 1)")
+    return sorted(float(v) for v in value)
 
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ class LiteRT:
             self.batch = len(images)
         self.interpreter.set_tensor(self.input["index"], quantize(images, self.input))
         self.interpreter.invoke()
-        return dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)
+        probs = np.maximum(dequantize(self.interpreter.get_tensor(self.output["index"]), self.output), 0.0)
+        # float16 and int8 softmax outputs sum to 1 only within their precision; rescale so they are probabilities
+        return probs / np.maximum(probs.sum(axis=1, keepdims=True), 1e-12)
 
 
 def quantize(x: np.ndarray, detail: dict) -> np.ndarray:

@@ -89,7 +89,9 @@ TINY = {
         "goals": {1: 0.9, 2: 0.99},
         "seed": 0,
     },
-    "export": {"representative_images": 20, "max_int8_drop": 100, "threads": 1},  # a random tiny model may lose more
+    "evaluate": {"min_confidence": [0.5, 0.9]},
+    # every kind, and a loose int8 limit: a random tiny model may lose more than a trained one
+    "export": {"kinds": ["float32", "float16", "int8"], "representative_images": 20, "max_int8_drop": 100, "threads": 1},
     "benchmark": {"runs": 5, "warmup": 1, "batch_size": 4, "threads": 1},
     "finetune": {
         "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},

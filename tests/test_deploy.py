@@ -12,6 +12,7 @@ import pytest
 
 from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect import cli
+from steel_defect.confidence import coverage_table
 from steel_defect.deploy import load_runner, quantize
 from steel_defect.errors import UserError
 from steel_defect.predict import UNCERTAIN, collect
@@ -82,3 +83,11 @@ def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):
 def test_integer_inputs_are_quantised_with_their_scale():
     detail = {"dtype": np.uint8, "quantization": (2.0, 10)}
     assert quantize(np.array([0.0, 10.0, 1000.0]), detail).tolist() == [10, 15, 255]
+
+
+def test_min_confidence_coverage_on_known_numbers():
+    probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.3, 0.7], [0.52, 0.48]])
+    y = np.array([0, 1, 1, 0])  # the second is wrong with confidence 0.6
+    rows = coverage_table(y, probs, [0.5, 0.65])
+    assert rows[0] == {"min_confidence": 0.5, "coverage": 1.0, "accuracy_on_covered": 0.75, "errors_left": 1, "uncertain": 0}
+    assert rows[1] == {"min_confidence": 0.65, "coverage": 0.5, "accuracy_on_covered": 1.0, "errors_left": 0, "uncertain": 2}

@@ -59,6 +59,9 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     assert results["baseline_params"] < results["head_params"], "the baseline is one softmax layer on the same backbone"
     assert json.loads(Path("models/deployed/model.json").read_text())["classes"] == ["crazing", "patches", "scratches"]
     assert results["test_images"] == 12
+    coverage = json.loads(Path("metrics/evaluate/min_confidence.json").read_text())["thresholds"]
+    assert [c["min_confidence"] for c in coverage] == [0.5, 0.9] and coverage[0]["coverage"] >= coverage[1]["coverage"]
+    assert all(c["uncertain"] + round(c["coverage"] * 12) == 12 for c in coverage), "every test image: classified or uncertain"
     for path in [
         "metrics/train_head/plots/metrics/eval/loss.tsv",
         "metrics/fine_tune/plots/metrics/train/accuracy.tsv",
