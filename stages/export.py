@@ -31,6 +31,18 @@ def representative_paths(split: pd.DataFrame, n: int) -> list[str]:
     return [train[i] for i in picks]
 
 
+def check_int8(results: dict, max_drop: float) -> None:
+    """Fail (before anything is written) when int8 loses more than `max_drop` points of test accuracy against float32."""
+    if "int8" not in results:
+        return
+    drop = 100 * (results["float32"]["accuracy"] - results["int8"]["accuracy"])
+    if drop > max_drop:
+        raise UserError(
+            f"export: the int8 model scores {drop:.2f} points below float32 on the test subset (limit export.max_int8_drop "
+            f"= {max_drop}); try another export.representative_images or ship float16 (leave int8 out of export.kinds)"
+        )
+
+
 def main() -> None:
     params = load_params()
     kinds = [k for k in KINDS if k in choices_list(params, "export.kinds", list(KINDS))]
@@ -71,12 +83,7 @@ def main() -> None:
                 "file_bytes": (tmp / formats[kind]).stat().st_size,
             }
             print(f"export: {kind}: accuracy {results[kind]['accuracy']:.4f}, {results[kind]['file_bytes'] / 1e6:.2f} MB")
-        drop = 100 * (results["float32"]["accuracy"] - results["int8"]["accuracy"]) if "int8" in results else 0.0
-        if drop > max_drop:
-            raise UserError(
-                f"export: the int8 model scores {drop:.2f} points below float32 on the test subset (limit export.max_int8_drop "
-                f"= {max_drop}); raise export.representative_images or the limit, or ship float16"
-            )
+        check_int8(results, max_drop)
     write_json(METRICS, {"test_images": len(y), "threads": threads, **results})
     print(f"export: {', '.join(formats.values())} -> {OUT}/, scores -> {METRICS}")
 

@@ -80,6 +80,18 @@ def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):
     assert "--min-confidence 2.0" in capsys.readouterr().err
 
 
+def test_the_int8_limit_and_the_export_kinds(project: Path):
+    export.check_int8({"float32": {"accuracy": 1.0}, "int8": {"accuracy": 1 - 1 / 360}}, 0.5)  # one image: 0.28 points
+    with pytest.raises(UserError, match=r"int8 model scores 0.83 points below float32 .* export.max_int8_drop = 0.5"):
+        export.check_int8({"float32": {"accuracy": 1.0}, "int8": {"accuracy": 1 - 3 / 360}}, 0.5)
+    set_param(project, "export", {"kinds": ["float16"], "representative_images": 5, "max_int8_drop": 0.5, "threads": 1})
+    with pytest.raises(UserError, match="'export.kinds' must include float32"):
+        export.main()
+    set_param(project, "export.kinds", ["float32", "int4"])
+    with pytest.raises(UserError, match="'export.kinds' is .*int4"):
+        export.main()
+
+
 def test_integer_inputs_are_quantised_with_their_scale():
     detail = {"dtype": np.uint8, "quantization": (2.0, 10)}
     assert quantize(np.array([0.0, 10.0, 1000.0]), detail).tolist() == [10, 15, 255]

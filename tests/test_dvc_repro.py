@@ -95,7 +95,8 @@ def test_rerun_gives_byte_identical_outputs(repo: Path):
     differ = {k: (first[k], second.get(k)) for k in first if first[k] != second.get(k) and k not in TIMED}
     assert not differ, differ
     declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    assert len(first) == sum(len(stage["outs"]) for stage in declared.values()), "every output is compared"
+    outputs = sum(len(stage.get(kind, [])) for stage in declared.values() for kind in ("outs", "metrics", "plots"))
+    assert len(first) == outputs, "every output is compared"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
