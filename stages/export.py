@@ -45,7 +45,8 @@ def check_int8(results: dict, max_drop: float) -> None:
 
 def main() -> None:
     params = load_params()
-    kinds = [k for k in KINDS if k in choices_list(params, "export.kinds", list(KINDS))]
+    chosen = choices_list(params, "export.kinds", list(KINDS))
+    kinds = [k for k in KINDS if k in chosen]
     if "float32" not in kinds:
         raise UserError("params.yaml: 'export.kinds' must include float32 (the reference the others are scored against)")
     n_representative = integer(params, "export.representative_images", minimum=1)
