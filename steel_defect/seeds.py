@@ -43,6 +43,7 @@ class Run:
     metrics: dict | None  # metrics/evaluate/metrics.json
     split: dict | None  # metrics/split.json: images per subset and class
     dataset: dict | None  # metrics/data.json: images per class
+    files: dict | None = None  # every metrics file DVC recorded: path -> its data (benchmark.json, export.json, ...)
 
     @property
     def seed(self) -> int:
@@ -67,9 +68,9 @@ def interval(values: Iterable[float], confidence: float = 0.95) -> dict:
     return {"n": n, "mean": mean, "std": std, "ci95": [mean - half, mean + half]}
 
 
-def _without_varied(params: dict) -> dict:
+def _without_varied(params: dict, varied: tuple[str, ...] = VARIED) -> dict:
     out = {section: dict(values) if isinstance(values, dict) else values for section, values in params.items()}
-    for key in VARIED:
+    for key in varied:
         section, name = key.split(".")
         out.get(section, {}).pop(name, None)
     return out
@@ -93,6 +94,7 @@ def _run(entry: dict, name: str) -> Run | None:
         metrics=metrics,
         split=(files.get(SPLIT) or {}).get("data"),
         dataset=(files.get(DATASET) or {}).get("data"),
+        files={path: f.get("data") for path, f in files.items()},
     )
 
 
@@ -133,7 +135,7 @@ def upstream(dvc_yaml: dict, target: str = "evaluate") -> Upstream:
     stages = dvc_yaml["stages"]
     produced = {}
     for name, stage in stages.items():
-        for out in stage.get("outs", []):
+        for out in (o for kind in ("outs", "metrics", "plots") for o in stage.get(kind, [])):
             produced[out if isinstance(out, str) else next(iter(out))] = name
     seen, todo = set(), [target]
     while todo:
@@ -157,13 +159,13 @@ def _param(params: dict, key: str):
     return node
 
 
-def same_pipeline(run: Run, reference: Run, up: Upstream) -> bool:
-    """Same data, same code and same params (but the varied ones) for everything `evaluate` depends on."""
+def same_pipeline(run: Run, reference: Run, up: Upstream, varied: tuple[str, ...] = VARIED) -> bool:
+    """Same data, same code and same params (but the `varied` ones) for everything `up` covers."""
     if run.metrics is None or run.data != reference.data:
         return False
     if any(run.code.get(path) != reference.code.get(path) or path not in run.code for path in up.code):
         return False
-    a, b = _without_varied(run.params), _without_varied(reference.params)
+    a, b = _without_varied(run.params, varied), _without_varied(reference.params, varied)
     return all(_param(a, key) == _param(b, key) for key in up.params)
 
 

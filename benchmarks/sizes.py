@@ -1,0 +1,55 @@
+"""Gather the input-size experiments into metrics/sizes.json, metrics/sizes.md and plots/sizes.png.
+
+Run the sizes with DVC's queue first (see the README, "Input size: accuracy against latency"):
+
+    dvc exp run --queue -n size-160 -S model.image_size=160 -S data.source=$(realpath ../shared/data/NEU-CLS)
+    (and 128, 96, ...)
+    dvc queue start --jobs 1      # one at a time: each run's benchmark stage times its models
+    python -m benchmarks.sizes
+
+The workspace's run is the reference (its size is one point). Reads `dvc exp show --json -A` and
+never touches the workspace, so uncommitted work is safe.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import yaml
+
+from benchmarks.seeds import dvc_json
+from steel_defect.atomic import atomic_file, write_json
+from steel_defect.errors import UserError, run_stage
+from steel_defect.seeds import runs_from_exp_show, upstream
+from steel_defect.sizes import collect, figure, markdown
+
+OUT, TABLE, FIGURE = "metrics/sizes.json", "metrics/sizes.md", "plots/sizes.png"
+
+
+def main() -> None:
+    if dvc_json("status"):
+        raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
+    runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
+    workspace = next((r for r in runs if r.rev == "workspace"), None)
+    if workspace is None or workspace.metrics is None:
+        raise UserError("no results in the workspace; run `dvc repro` first")
+    try:
+        table = collect(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml")), target="benchmark"))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    if len(table["sizes"]) < 2:
+        raise UserError(
+            "no experiment at another input size matches the workspace's pipeline; queue them (see benchmarks/sizes.py)"
+        )
+    write_json(OUT, table)
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(table))
+    figure(table, FIGURE)
+    for s in table["sizes"]:
+        speeds = ", ".join(f"{k} {m['ms_batch1_median']:.2f} ms" for k, m in s["models"].items())
+        print(f"{s['image_size']} px ({s['run']}): {s['errors']} test errors in {s['test_images']}; {speeds}")
+    print(f"-> {OUT}, {TABLE}, {FIGURE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main)
