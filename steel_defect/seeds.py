@@ -102,7 +102,8 @@ def runs_from_exp_show(show: list[dict]) -> list[Run]:
     """Every commit, the workspace and every finished experiment in `dvc exp show --json` output."""
     runs = []
     for commit in show:
-        run = _run(commit, commit.get("name") or str(commit.get("rev"))[:7])
+        rev = str(commit.get("rev"))
+        run = _run(commit, commit.get("name") or (rev if rev == "workspace" else rev[:7]))
         if run:
             runs.append(run)
         for experiment in commit.get("experiments") or []:

@@ -106,10 +106,16 @@ def markdown(table: dict) -> str:
     )
 
 
-def figure(table: dict, path: str | Path) -> None:
-    """Test accuracy against batch-1 latency, one line per model kind, each point labelled with its input size."""
-    fig, ax = plt.subplots(figsize=(7.5, 4.5))
-    for kind in KINDS:
+def figure(table: dict, path: str | Path, goal_ms: float | None = None, goal_accuracy: float | None = None) -> None:
+    """Test accuracy against batch-1 latency, one line per model kind, points labelled with their input size.
+
+    The goals (dashed) show how far the measured trade-off is from them; x is logarithmic because the
+    Keras model is five times slower than LiteRT.
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(8, 4.8))
+    for offset, kind in enumerate(KINDS):
         points = sorted(
             (s["models"][kind]["ms_batch1_median"], 100 * s["models"][kind]["test_accuracy"], s["image_size"])
             for s in table["sizes"]
@@ -117,14 +123,37 @@ def figure(table: dict, path: str | Path) -> None:
         )
         if not points:
             continue
-        ax.plot([p[0] for p in points], [p[1] for p in points], "o-", label="Keras" if kind == "keras" else f"LiteRT {kind}")
+        line = ax.plot(
+            [p[0] for p in points], [p[1] for p in points], "o-", label="Keras" if kind == "keras" else f"LiteRT {kind}"
+        )
         for x, y, label in points:
-            ax.annotate(f"{label}px", (x, y), textcoords="offset points", xytext=(4, -12), fontsize=8)
+            ax.annotate(
+                f"{label}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(5, -12 - 9 * offset),
+                fontsize=7,
+                color=line[0].get_color(),
+            )
+    if goal_ms:
+        ax.axvline(goal_ms, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"goal {goal_ms} ms",
+            (goal_ms, 1),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    if goal_accuracy:
+        ax.axhline(100 * goal_accuracy, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
-    ax.set_xlabel("ms per image, batch 1 (median, log scale)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "235" else ""))
+    ax.set_xlabel("ms per image, batch 1 (median, log scale); labels: input size in px")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"Input size: accuracy against latency ({table['identity'].get('backbone')}, this machine)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right")
     fig.tight_layout()
     save(fig, path)
