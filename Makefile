@@ -18,9 +18,13 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 repro: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
+# Test workers (pytest-xdist), one per core of the 2-core target; a test file stays on one worker
+# (--dist loadfile), so a module's fixtures (the tiny `dvc repro` project) are built once.
+TEST_JOBS ?= 2
+
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q --durations=15  # the slowest tests, so a slow CI log says where the time went
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile --durations=15  # the slowest tests, so a slow CI log says where the time went
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
