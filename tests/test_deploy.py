@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from benchmarks import int8_layers
 from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect import cli
 from steel_defect.confidence import coverage_table
@@ -66,6 +67,17 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
     )
     table = pd.read_csv(out)
     assert code == 0 and (table["predicted"] == UNCERTAIN).sum() == (table["confidence"] < 1.0).sum() > 0
+
+    # The int8 analysis on the same project: worst tensors measured on validation, every variant scored and timed.
+    int8_layers.main()
+    analysis = json.loads(Path("metrics/int8_layers.json").read_text())
+    errors = [w["rmse_steps"] for w in analysis["worst_tensors"]]
+    assert errors == sorted(errors, reverse=True) and errors[0] > 0
+    names = [v["model"] for v in analysis["variants"]]
+    assert names == ["float32", "int8", *(f"int8, {k} worst kept float" for k in (1, 2, 3)), "dynamic_range int8"]
+    assert all(0 <= v["test_errors"] <= 12 and 0 <= v["val_errors"] and v["ms_batch1_median"] > 0 for v in analysis["variants"])
+    assert analysis["variants"][1]["file_mb"] < analysis["variants"][0]["file_mb"], "int8 is smaller than float32"
+    assert "| float32 |" in Path("metrics/int8_layers.md").read_text()
 
 
 def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):
