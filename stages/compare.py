@@ -4,7 +4,8 @@ Writes metrics/compare.md (the README shows it) and plots/compare.png. Our rows 
 metrics/seeds.json (mean and spread over split seeds, see benchmarks/seeds.py) while it describes
 the data in metrics/data.json; otherwise from this run alone (n=1). The few-label rows (N = 1, 5
 and 10 labelled images per class) come from metrics/learning_curve.json, the exported models' rows
-from metrics/export.json and their latency from metrics/benchmark.json. Rows on other datasets are
+from metrics/export.json and their latency from metrics/benchmark.json, the worst moderate perturbation's
+from metrics/robustness.json. Rows on other datasets are
 listed separately and never ranked or plotted (see steel_defect/compare.py).
 """
 
@@ -17,6 +18,7 @@ from steel_defect.atomic import atomic_file
 from steel_defect.compare import curve_rows, export_rows, figure, join, literature_rows, measured_rows, report
 from steel_defect.errors import UserError, run_stage
 from steel_defect.params import get, integer, load_params, strings
+from steel_defect.robustness import compare_rows
 from steel_defect.seeds import single_run
 
 LITERATURE = Path("data/literature.csv")
@@ -24,6 +26,7 @@ SEEDS = Path("metrics/seeds.json")
 BENCHMARK = Path("metrics/benchmark.json")
 EXPORT = Path("metrics/export.json")
 CURVE = Path("metrics/learning_curve.json")
+ROBUSTNESS = Path("metrics/robustness.json")
 
 
 def read_json(path: Path) -> dict | None:
@@ -53,6 +56,9 @@ def main() -> None:
     curve = read_json(CURVE)
     if curve:
         measured = pd.concat([measured, curve_rows(curve, evaluate, datasets[0])], ignore_index=True)
+    robust = read_json(ROBUSTNESS)
+    if robust:
+        measured = pd.concat([measured, pd.DataFrame(compare_rows(robust, evaluate, datasets[0]))], ignore_index=True)
     same, other = join(literature, measured)
     with atomic_file("metrics/compare.md") as tmp:
         tmp.write_text(report(same, other, datasets[0]))

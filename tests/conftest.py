@@ -93,6 +93,37 @@ TINY = {
     # every kind, and a loose int8 limit: a random tiny model may lose more than a trained one
     "export": {"kinds": ["float32", "float16", "int8"], "representative_images": 20, "max_int8_drop": 100, "threads": 1},
     "benchmark": {"runs": 5, "warmup": 1, "batch_size": 4, "threads": 1},
+    # every perturbation, one or two strengths each (the second beyond the moderate bound)
+    "robustness": {
+        "seed": 0,
+        "exported": "float16",
+        "perturbations": {
+            "gaussian_noise": [10, 20],
+            "salt_pepper": [0.01],
+            "brightness": [-0.2],
+            "gain": [1.2],
+            "contrast": [0.7],
+            "gaussian_blur": [1],
+            "motion_blur": [5],
+            "illumination": [0.2],
+            "jpeg_quality": [30],
+            "rotation": [15, 30],
+            "flip": [1],
+        },
+        "moderate": {
+            "gaussian_noise": 10,
+            "salt_pepper": 0.01,
+            "brightness": 0.2,
+            "gain": 0.2,
+            "contrast": 0.3,
+            "gaussian_blur": 1,
+            "motion_blur": 5,
+            "illumination": 0.2,
+            "jpeg_quality": 70,
+            "rotation": 15,
+            "flip": 2,
+        },
+    },
     "finetune": {
         "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,

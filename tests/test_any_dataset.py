@@ -21,6 +21,7 @@ from stages import (
     fetch,
     fine_tune,
     learning_curve,
+    robustness,
     select,
     split,
     train_head,
@@ -67,7 +68,7 @@ def user_project(project: Path) -> Path:
 def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params(user_project: Path):
     (user_project / "data").mkdir(exist_ok=True)
     shutil.copyfile(ROOT / "data/literature.csv", user_project / "data/literature.csv")
-    pipeline = (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, export, benchmark)
+    pipeline = (fetch, split, augment, weights, features, train_head, fine_tune, select, evaluate, export, benchmark, robustness)
     for stage in (*pipeline, learning_curve, compare):
         params_module.READ.clear()
         stage.main()
@@ -90,16 +91,21 @@ def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params
     assert "| measured (this project) | deployed (chosen on validation)" in table, "our run is in the table (n=1: no seeds run)"
     assert "few labels, best at N=1" in table, "the learning curve's rows join the compare table"
     assert "exported to LiteRT int8" in table, "the exported models' rows join it too"
+    assert "| deployed, worst moderate perturbation (" in table, "and the worst-case robust accuracy"
     speed = json.loads(Path("metrics/benchmark.json").read_text())
     assert set(speed) == {"machine", "keras", "float32", "float16", "int8"}
     assert all(speed[m]["ms_batch1_median"] > 0 and speed[m]["runs"] == 5 for m in ("keras", "int8"))
     assert "| reported: NASNet-Mobile fine-tuned (seed)" in Path("metrics/benchmark.md").read_text(), "the paper beside ours"
+    robust = json.loads(Path("metrics/robustness.json").read_text())
+    assert set(robust) == {"test_images", "seed", "keras", "float16"}, "colour images go through every perturbation"
     for png in (
         "plots/confusion_matrix.png",
         "plots/roc.png",
         "plots/augmentation.png",
         "plots/compare.png",
         "plots/learning_curve.png",
+        "plots/robustness.png",
+        "plots/robustness_examples.png",
     ):
         assert Path(png).stat().st_size > 5000, png
 

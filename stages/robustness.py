@@ -1,0 +1,97 @@
+"""Stage robustness: the deployed model (and one exported model) on the test subset under perturbations.
+
+A camera over a strip mill sees dust, vapour, droplets, vibration and changing light. Each
+perturbation in `robustness.perturbations` (steel_defect/perturb.py) is applied at each listed
+strength to every test image, seeded, and each model is scored. Writes:
+- metrics/robustness.json (a DVC metric): clean accuracy, the worst case over the moderate
+  strengths in `robustness.moderate`, the worst case overall, and every setting;
+- metrics/robustness.md, the README's table;
+- plots/robustness.csv, the DVC plot: worst moderate accuracy per perturbation;
+- plots/robustness.png (accuracy against strength) and plots/robustness_examples.png (one test
+  image under every setting, so a person sees what each strength means).
+"""
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from steel_defect.atomic import atomic_file, write_json
+from steel_defect.dataset import read_spec
+from steel_defect.deploy import load_runner
+from steel_defect.errors import UserError, run_stage
+from steel_defect.params import get, integer, load_params
+from steel_defect.perturb import PERTURBATIONS, perturb, strength
+from steel_defect.robustness import contact_sheet, curves_figure, markdown, settings, summarise
+
+DEPLOYED, EXPORT = Path("models/deployed/model.keras"), Path("models/export")
+OUT, TABLE, PLOT = Path("metrics/robustness.json"), Path("metrics/robustness.md"), Path("plots/robustness.csv")
+
+
+def perturbation_params(params: dict) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """robustness.perturbations (name -> strengths) and robustness.moderate (name -> bound), checked."""
+    table, bounds = get(params, "robustness.perturbations"), get(params, "robustness.moderate")
+    if not isinstance(table, dict) or not table:
+        raise UserError("params.yaml: 'robustness.perturbations' must map perturbation names to lists of values")
+    for name, values in table.items():
+        if name not in PERTURBATIONS:
+            raise UserError(f"params.yaml: 'robustness.perturbations.{name}' is unknown; choose from {', '.join(PERTURBATIONS)}")
+        if not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
+            raise UserError(f"params.yaml: 'robustness.perturbations.{name}' is {values!r}; expected a list of numbers")
+    if not isinstance(bounds, dict) or set(bounds) != set(table) or not all(isinstance(v, (int, float)) for v in bounds.values()):
+        raise UserError("params.yaml: 'robustness.moderate' must give a number (largest moderate strength) for each perturbation")
+    return {k: [float(v) for v in vs] for k, vs in table.items()}, {k: float(v) for k, v in bounds.items()}
+
+
+def main() -> None:
+    params = load_params()
+    seed = integer(params, "robustness.seed", minimum=0)
+    batch = integer(params, "features.batch_size", minimum=1)
+    threads = integer(params, "export.threads", minimum=1)
+    perturbations, moderate = perturbation_params(params)
+    exported = get(params, "robustness.exported")
+    formats = json.loads((EXPORT / "model.json").read_text())["formats"]
+    if exported is not None and exported not in formats:
+        raise UserError(f"params.yaml: 'robustness.exported' is {exported!r}; export wrote {', '.join(formats)} (or use null)")
+    images, y = read_spec().load_subset("test")
+
+    keras_model = keras.models.load_model(DEPLOYED)
+    models = {"keras": lambda x: keras_model.predict(x, batch_size=batch, verbose=0)}
+    if exported:
+        runner = load_runner(EXPORT / formats[exported], threads)
+        models[exported] = lambda x: np.concatenate([runner.predict(x[i : i + batch]) for i in range(0, len(x), batch)])
+
+    def accuracy(predict, x: np.ndarray) -> float:
+        return float((predict(x).argmax(1) == y).mean())
+
+    clean = {name: accuracy(predict, images) for name, predict in models.items()}
+    rows: dict[str, list[dict]] = {name: [] for name in models}
+    for name, value in settings(perturbations):
+        perturbed = perturb(images, name, value, seed)
+        scores = {model: accuracy(predict, perturbed) for model, predict in models.items()}
+        for model, acc in scores.items():
+            rows[model].append({"perturbation": name, "value": value, "strength": strength(name, value), "accuracy": acc})
+        print(f"robustness: {name} {value:g}: " + ", ".join(f"{m} {a:.4f}" for m, a in scores.items()), flush=True)
+
+    results = {model: summarise(clean[model], rows[model], moderate) for model in models}
+    write_json(OUT, {"test_images": len(y), "seed": seed, **results})
+    worst = pd.DataFrame(
+        [{"perturbation": p, **{m: results[m]["moderate"][p]["accuracy"] for m in models}} for p in results["keras"]["moderate"]]
+    )
+    with atomic_file(PLOT) as tmp:
+        worst.to_csv(tmp, index=False, float_format="%.6f")
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(results, perturbations, moderate, len(y)))
+    curves_figure("plots/robustness.png", results, perturbations)
+    contact_sheet("plots/robustness_examples.png", images[0], perturbations, seed)
+    for model, r in results.items():
+        print(
+            f"robustness: {model}: clean {r['clean_accuracy']:.4f}; worst moderate {r['worst_moderate_accuracy']:.4f} "
+            f"({r['worst_moderate']}); worst {r['worst_accuracy']:.4f} ({r['worst']})"
+        )
+
+
+if __name__ == "__main__":
+    run_stage(main)

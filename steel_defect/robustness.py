@@ -1,0 +1,154 @@
+"""Accuracy on perturbed test images: per perturbation and strength, the worst case, and the figures.
+
+Kept apart from the stage so the tests can check the summaries on known numbers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from steel_defect.perturb import NEUTRAL, perturb, strength
+
+
+def settings(perturbations: dict[str, list[float]]) -> list[tuple[str, float]]:
+    """(perturbation, value) pairs in params order, without the neutral values (the clean score covers those)."""
+    return [(name, float(v)) for name, values in perturbations.items() for v in values if strength(name, v) > 0]
+
+
+def summarise(clean: float, rows: list[dict], moderate: dict[str, float]) -> dict:
+    """For one model: clean accuracy, the worst moderate setting, the worst setting, and each perturbation's worst moderate one.
+
+    A row is moderate when its strength is within that perturbation's bound in `moderate`.
+    """
+    marked = [{**r, "moderate": r["strength"] <= moderate[r["perturbation"]] + 1e-9} for r in rows]
+    mild = [r for r in marked if r["moderate"]]
+    per = {}
+    for r in mild:
+        if r["perturbation"] not in per or r["accuracy"] < per[r["perturbation"]]["accuracy"]:
+            per[r["perturbation"]] = {"value": r["value"], "accuracy": r["accuracy"]}
+    worst_mild = min(mild, key=lambda r: r["accuracy"]) if mild else None
+    worst = min(marked, key=lambda r: r["accuracy"]) if marked else None
+    label = lambda r: f"{r['perturbation']} {r['value']:g}"  # noqa: E731
+    return {
+        "clean_accuracy": clean,
+        "worst_moderate_accuracy": worst_mild["accuracy"] if worst_mild else clean,
+        "worst_moderate": label(worst_mild) if worst_mild else None,
+        "worst_accuracy": worst["accuracy"] if worst else clean,
+        "worst": label(worst) if worst else None,
+        "moderate": {name: per[name] for name in moderate if name in per},
+        "settings": marked,
+    }
+
+
+def curves_figure(path: str | Path, results: dict[str, dict], perturbations: dict[str, list[float]]) -> None:
+    """Accuracy against strength, one panel per perturbation, one line per model; the neutral value is the clean score."""
+    from steel_defect.plots import plt, save
+
+    names = list(perturbations)
+    cols = 4
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        for model, summary in results.items():
+            points = [(NEUTRAL[name], 100 * summary["clean_accuracy"])] + [
+                (r["value"], 100 * r["accuracy"]) for r in summary["settings"] if r["perturbation"] == name
+            ]
+            points.sort()
+            ax.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=3, label=model)
+        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(True, alpha=0.3)
+    for ax in axes.ravel()[len(names) :]:
+        ax.axis("off")
+    axes[0, 0].set_ylabel("test accuracy (%)", fontsize=8)
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle("Test accuracy under each perturbation (clean at the neutral value)", fontsize=10)
+    fig.tight_layout()
+    save(fig, path)
+
+
+def contact_sheet(path: str | Path, image: np.ndarray, perturbations: dict[str, list[float]], seed: int) -> None:
+    """One test image under every perturbation and strength: what each number in params.yaml looks like."""
+    from steel_defect.plots import plt, save, show_image
+
+    width = 1 + max(len(v) for v in perturbations.values())
+    fig, axes = plt.subplots(len(perturbations), width, figsize=(1.3 * width, 1.45 * len(perturbations)), squeeze=False)
+    for row, (name, values) in zip(axes, perturbations.items(), strict=True):
+        show_image(row[0], image.astype(np.uint8))
+        row[0].set_ylabel(name.replace("_", " "), fontsize=7)
+        row[0].set_title("clean", fontsize=7)
+        for ax, value in zip(row[1:], values, strict=False):
+            show_image(ax, perturb(image[None], name, value, seed)[0].round().astype(np.uint8))
+            ax.set_title(f"{value:g}", fontsize=7)
+        for ax in row[1 + len(values) :]:
+            ax.axis("off")
+    fig.tight_layout()
+    save(fig, path)
+
+
+def compare_rows(robust: dict, evaluate: dict, dataset: str) -> list[dict]:
+    """The compare table's rows for the worst moderate perturbation of each scored model (metrics/robustness.json)."""
+    model = f"{evaluate['backbone']} ({evaluate['weights']}, {evaluate['input']} input)"
+    rows = []
+    for name, result in robust.items():
+        if not isinstance(result, dict) or "worst_moderate_accuracy" not in result:
+            continue
+        which = "deployed" if name == "keras" else f"deployed, exported to LiteRT {name}"
+        accuracy = result["worst_moderate_accuracy"]
+        rows.append(
+            {
+                "origin": "measured (this project)",
+                "method": f"{which}, worst moderate perturbation ({result['worst_moderate']}): {model}",
+                "dataset": dataset,
+                "accuracy (%)": f"{100 * accuracy:.2f} (n=1; clean {100 * result['clean_accuracy']:.2f})",
+                "protocol": (
+                    f"this run's {robust['test_images']} test images, each perturbed; worst of "
+                    f"{sum(s['moderate'] for s in result['settings'])} moderate settings (robustness.moderate)"
+                ),
+                "params (M)": f"{evaluate['params'] / 1e6:.2f}",
+                "ms per image": "",
+                "latency hardware": "",
+                "training images": "",
+                "citation": "metrics/robustness.json",
+                "verification": "measured",
+                "same_dataset": True,
+                "mean": 100 * accuracy,
+                "std": 0.0,
+                "strategy": f"robustness {name}",
+            }
+        )
+    return rows
+
+
+def markdown(
+    results: dict[str, dict], perturbations: dict[str, list[float]], moderate: dict[str, float], test_images: int
+) -> str:
+    """One row per perturbation: accuracy of each model at each strength (moderate ones unstarred), then the summary."""
+    import pandas as pd
+
+    from steel_defect.tables import markdown_table
+
+    models = list(results)
+    rows = []
+    for name, values in perturbations.items():
+        cells = []
+        for value in values:
+            scores = [
+                next((r["accuracy"] for r in results[m]["settings"] if r["perturbation"] == name and r["value"] == value), None)
+                for m in models
+            ]
+            mark = "" if strength(name, value) <= moderate[name] + 1e-9 else "*"
+            cells.append(f"{value:g}{mark}: " + " / ".join("" if s is None else f"{100 * s:.1f}" for s in scores))
+        rows.append({"perturbation": name.replace("_", " "), "strength: accuracy (%)": "; ".join(cells)})
+    summary = "; ".join(
+        f"{m}: clean {100 * r['clean_accuracy']:.2f}%, worst moderate {100 * r['worst_moderate_accuracy']:.2f}% "
+        f"({r['worst_moderate']}), worst {100 * r['worst_accuracy']:.2f}% ({r['worst']})"
+        for m, r in results.items()
+    )
+    return (
+        markdown_table(pd.DataFrame(rows))
+        + f"\nTest accuracy on the {test_images} test images, each perturbed ({' / '.join(models)}); * beyond the moderate "
+        f"bound (robustness.moderate). {summary}. Generated by `dvc repro robustness`.\n"
+    )
