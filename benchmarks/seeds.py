@@ -5,7 +5,7 @@ Run the seeds with DVC's queue first (see the README, "Results over several seed
     dvc exp run --queue -S 'split.seed=range(0,5)' -S 'split.strategy=stratified,grouped' \\
         -S data.source=$(realpath ../shared/data/NEU-CLS)
     dvc queue start --jobs 1
-    python -m benchmarks.seeds
+    python -m benchmarks.seeds      # --replace: overwrite a file that holds more runs than now match
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import yaml
 
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.report import dvc
-from steel_defect.seeds import aggregate, markdown, runs_from_exp_show, upstream
+from steel_defect.seeds import Run, aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
 TABLE = "metrics/seeds.md"  # shown in the README
@@ -31,19 +33,45 @@ def dvc_json(*args: str) -> object:
     return json.loads(dvc(*args, "--json") or "null")
 
 
-def main() -> None:
+def recorded_runs() -> tuple[list[Run], Run]:
+    """Every run DVC recorded (`dvc exp show -A`) and the workspace's, the reference; its dvc.lock must be current."""
     if dvc_json("status"):
         raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
     runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
     workspace = next((r for r in runs if r.rev == "workspace"), None)
     if workspace is None or workspace.metrics is None:
         raise UserError("no results in the workspace; run `dvc repro` first")
+    return runs, workspace
+
+
+def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int]) -> None:
+    """Refuse to overwrite `path` with fewer runs than it holds, unless --replace is given.
+
+    After a change to code or params upstream, the experiments already run no longer match the
+    workspace's pipeline; a rerun would quietly replace a five-seed result with one seed.
+    """
+    if "--replace" in sys.argv[1:]:
+        return
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return
+    if count(old) > count(table):
+        raise UserError(
+            f"{path}: holds {count(old)} runs but only {count(table)} match the workspace's pipeline now (code or params "
+            "they depend on changed since they ran); queue them again, or pass --replace to overwrite it"
+        )
+
+
+def main() -> None:
+    runs, workspace = recorded_runs()
     try:
         table = aggregate(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml"))))
     except ValueError as err:
         raise UserError(str(err)) from err
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
+    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()))
     write_json(OUT, table)
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(table))

@@ -5,7 +5,7 @@ Run the sizes with DVC's queue first (see the README, "Input size: accuracy agai
     dvc exp run --queue -n size-160 -S model.image_size=160 -S data.source=$(realpath ../shared/data/NEU-CLS)
     (and 128, 96, ...)
     dvc queue start --jobs 1      # one at a time: each run's benchmark stage times its models
-    python -m benchmarks.sizes
+    python -m benchmarks.sizes      # --replace: overwrite a file that holds more sizes than now match
 
 The workspace's run is the reference (its size is one point). Reads `dvc exp show --json -A` and
 never touches the workspace, so uncommitted work is safe.
@@ -17,10 +17,10 @@ import sys
 
 import yaml
 
-from benchmarks.seeds import dvc_json
+from benchmarks.seeds import recorded_runs, refuse_to_shrink
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
-from steel_defect.seeds import runs_from_exp_show, upstream
+from steel_defect.seeds import upstream
 from steel_defect.sizes import collect, figure, markdown
 
 OUT, TABLE, FIGURE = "metrics/sizes.json", "metrics/sizes.md", "plots/sizes.png"
@@ -28,12 +28,7 @@ GOAL_MS, GOAL_ACCURACY = 0.8, 0.997  # issue 9: best exported model at batch 1, 
 
 
 def main() -> None:
-    if dvc_json("status"):
-        raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
-    runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
-    workspace = next((r for r in runs if r.rev == "workspace"), None)
-    if workspace is None or workspace.metrics is None:
-        raise UserError("no results in the workspace; run `dvc repro` first")
+    runs, workspace = recorded_runs()
     try:
         table = collect(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml")), target="benchmark"))
     except ValueError as err:
@@ -42,6 +37,7 @@ def main() -> None:
         raise UserError(
             "no experiment at another input size matches the workspace's pipeline; queue them (see benchmarks/sizes.py)"
         )
+    refuse_to_shrink(OUT, table, lambda t: len(t["sizes"]))
     write_json(OUT, table)
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(table))
