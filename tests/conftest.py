@@ -97,6 +97,7 @@ TINY = {
     "robustness": {
         "seed": 0,
         "exported": "float16",
+        "batch_size": 5,  # the last batch of the 12 test images is short
         "perturbations": {
             "gaussian_noise": [10, 20],
             "salt_pepper": [0.01],
