@@ -40,10 +40,22 @@ class Run:
     params: dict
     code: dict[str, str]
     data: str | None
-    metrics: dict | None  # metrics/evaluate/metrics.json
-    split: dict | None  # metrics/split.json: images per subset and class
-    dataset: dict | None  # metrics/data.json: images per class
-    files: dict | None = None  # every metrics file DVC recorded: path -> its data (benchmark.json, export.json, ...)
+    files: dict  # every metrics file DVC recorded: path -> its data (evaluate's, benchmark.json, export.json, ...)
+
+    @property
+    def metrics(self) -> dict | None:
+        """metrics/evaluate/metrics.json"""
+        return self.files.get(EVALUATE)
+
+    @property
+    def split(self) -> dict | None:
+        """metrics/split.json: images per subset and class"""
+        return self.files.get(SPLIT)
+
+    @property
+    def dataset(self) -> dict | None:
+        """metrics/data.json: images per class"""
+        return self.files.get(DATASET)
 
     @property
     def seed(self) -> int:
@@ -82,7 +94,6 @@ def _run(entry: dict, name: str) -> Run | None:
     if not params:
         return None  # a commit from before params.yaml, or a failed experiment
     files = data.get("metrics") or {}
-    metrics = (files.get(EVALUATE) or {}).get("data")
     deps = data.get("deps") or {}
     outs = data.get("outs") or {}
     return Run(
@@ -91,10 +102,7 @@ def _run(entry: dict, name: str) -> Run | None:
         params=params,
         code={path: d["hash"] for path, d in deps.items() if path.startswith(CODE)},
         data=(outs.get(DATA) or {}).get("hash"),
-        metrics=metrics,
-        split=(files.get(SPLIT) or {}).get("data"),
-        dataset=(files.get(DATASET) or {}).get("data"),
-        files={path: f.get("data") for path, f in files.items()},
+        files={path: (f or {}).get("data") for path, f in files.items()},
     )
 
 

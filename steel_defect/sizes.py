@@ -36,7 +36,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream) -> dict:
     """
     chosen: dict[int, Run] = {}
     for run in runs:
-        if not same_pipeline(run, reference, up, VARIED) or not (run.files or {}).get(BENCHMARK):
+        if not same_pipeline(run, reference, up, VARIED) or not run.files.get(BENCHMARK):
             continue
         size = image_size(run)
         if size in chosen and chosen[size].metrics["errors"] != run.metrics["errors"]:
