@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.atomic import atomic_dir
-from steel_defect.augmentation import augment_images
+from steel_defect.augmentation import Photometric, augment_images
 from steel_defect.dataset import read_spec
 from steel_defect.errors import UserError, run_stage
 from steel_defect.images import write_png
@@ -22,10 +22,18 @@ def main() -> None:
     angles = get(params, "augment.rotations")
     if not isinstance(angles, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles):
         raise UserError(f"params.yaml: 'augment.rotations' is {angles!r}; expected a list of angles in degrees")
+    photometric = Photometric(
+        brightness=number(params, "augment.brightness", 0.0, 1.0),
+        contrast=number(params, "augment.contrast", 0.0, 1.0),
+        gain=number(params, "augment.gain", 0.0, 1.0),
+        noise=number(params, "augment.noise", 0.0, 255.0),
+        specks=number(params, "augment.specks", 0.0, 1.0),
+    )
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
-    print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color})")
+    light = f", photometric {photometric}" if photometric.any() else ", geometric only"
+    print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color}{light})")
     images = spec.load(train["path"].tolist())
     variants = augment_images(
         images,
@@ -35,6 +43,7 @@ def main() -> None:
         shear=number(params, "augment.shear", 0.0, 1.0),
         zoom=number(params, "augment.zoom", 0.0, 0.9),
         seed=integer(params, "augment.seed", minimum=0),
+        photometric=photometric,
     )
     rows = []
     with atomic_dir(OUT) as tmp:

@@ -1,13 +1,52 @@
-"""The paper's augmentation (rotation, flip, shear, zoom) as Keras preprocessing layers, seeded."""
+"""The paper's augmentation (rotation, flip, shear, zoom) plus photometric changes, seeded.
+
+Geometric steps and brightness/contrast are Keras preprocessing layers. Keras has no layer for a
+random gain, for Gaussian noise of a random sigma or for salt-and-pepper specks, so those are a few
+seeded NumPy lines here, written apart from `steel_defect.perturb` on purpose: the robustness stage
+tests with its own generator, not with the one the model trained on.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from steel_defect.errors import UserError
 
 
-def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: int):
+@dataclass(frozen=True)
+class Photometric:
+    """Largest strength of each photometric change; each copy draws its own, uniformly, from 0 to it.
+
+    A camera over a strip mill sees sensor noise, dust specks and changing light (README:
+    "Robustness"); all zero (the default) leaves the copies purely geometric.
+    """
+
+    brightness: float = 0.0  # offset up to +-this fraction of the range (keras RandomBrightness)
+    contrast: float = 0.0  # distance from the mean times 1 +- up to this (keras RandomContrast)
+    gain: float = 0.0  # pixels times 1 +- up to this
+    noise: float = 0.0  # Gaussian noise, sigma up to this many pixel levels
+    specks: float = 0.0  # up to this fraction of pixels set to black or white
+
+    def any(self) -> bool:
+        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks))
+
+
+def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) -> np.ndarray:
+    """Gain, then noise, then specks on float pixels (n, h, w, c); one strength per image, drawn from `rng`."""
+    n = len(x)
+    if photometric.gain:
+        x = x * rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
+    if photometric.noise:
+        x = x + rng.normal(size=x.shape) * rng.uniform(0, photometric.noise, (n, 1, 1, 1))
+    if photometric.specks:
+        hit = rng.random(x.shape[:3]) < rng.uniform(0, photometric.specks, (n, 1, 1))  # all channels of a pixel
+        x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
+    return x
+
+
+def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: int, photometric: Photometric | None = None):
     """A Sequential of Keras random layers; `angle` (degrees) is fixed so rotations come from a set."""
     import keras
     from keras import layers
@@ -20,6 +59,10 @@ def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: i
         steps.append(layers.RandomShear(x_factor=shear, y_factor=shear, fill_mode="reflect", seed=seed + 2))
     if zoom:
         steps.append(layers.RandomZoom((-zoom, zoom), fill_mode="reflect", seed=seed + 3))
+    if photometric and photometric.brightness:
+        steps.append(layers.RandomBrightness(photometric.brightness, value_range=(0, 255), seed=seed + 4))
+    if photometric and photometric.contrast:
+        steps.append(layers.RandomContrast(photometric.contrast, value_range=(0, 255), seed=seed + 5))
     return keras.Sequential(steps or [layers.Identity()])
 
 
@@ -31,16 +74,21 @@ def augment_images(
     shear: float,
     zoom: float,
     seed: int,
+    photometric: Photometric | None = None,
     batch_size: int = 64,
 ) -> np.ndarray:
-    """Return (n, copies, h, w, 1) uint8 variants of (n, h, w, 1) uint8 images.
+    """Return (n, copies, h, w, c) uint8 variants of (n, h, w, c) uint8 images.
 
-    Each variant draws one angle from `angles`; images sharing an angle go through the layers in batches.
+    Each variant draws one angle from `angles`; images sharing an angle go through the layers in
+    batches. Photometric changes come after the geometric ones, from a generator of their own, so
+    turning them off gives the same images as before they existed.
     """
     if not angles:
         raise UserError("params.yaml: 'augment.rotations' is empty; list at least one angle, e.g. [0]")
     rng = np.random.default_rng(seed)
-    augmenters = {a: build_augmenter(a, flip, shear, zoom, seed + 10 * i) for i, a in enumerate(sorted(set(angles)))}
+    photometric = photometric or Photometric()
+    light = np.random.default_rng([seed, 1])
+    augmenters = {a: build_augmenter(a, flip, shear, zoom, seed + 10 * i, photometric) for i, a in enumerate(sorted(set(angles)))}
     out = np.empty((len(images), copies, *images.shape[1:]), np.uint8)
     for copy in range(copies):
         chosen = rng.choice(np.asarray(angles, dtype=float), size=len(images))
@@ -49,5 +97,7 @@ def augment_images(
             for start in range(0, len(index), batch_size):
                 batch = index[start : start + batch_size]
                 result = np.asarray(augmenter(images[batch].astype("float32"), training=True))
+                if photometric.any():
+                    result = sensor(result, photometric, light)
                 out[batch, copy] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
     return out

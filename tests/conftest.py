@@ -51,7 +51,19 @@ def write_checksums(root: Path) -> None:
 PARAMS = {
     "data": {"source": "source", "expected_size": [SIZE, SIZE], "odd_size": "resize", "color": "auto"},
     "split": {"strategy": "stratified", "group_size": 5, "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0},
-    "augment": {"copies": 2, "rotations": [0, 45, 90, 180], "horizontal_flip": True, "shear": 0.2, "zoom": 0.2, "seed": 0},
+    "augment": {
+        "copies": 2,
+        "rotations": [0, 45, 90, 180],
+        "horizontal_flip": True,
+        "shear": 0.2,
+        "zoom": 0.2,
+        "brightness": 0.1,
+        "contrast": 0.1,
+        "gain": 0.1,
+        "noise": 5.0,
+        "specks": 0.005,
+        "seed": 0,
+    },
 }
 
 # Model params small enough for one-epoch tests: tiny images, random weights, a few units.

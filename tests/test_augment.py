@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from stages import augment, fetch, split
-from steel_defect.augmentation import augment_images
+from steel_defect.augmentation import Photometric, augment_images
 from steel_defect.errors import UserError
 from tests.conftest import set_param
 
@@ -22,6 +22,37 @@ def test_augment_is_seeded_and_changes_pixels():
     np.testing.assert_array_equal(a, augment_images(x, 2, [0, 45, 90, 180], True, 0.2, 0.2, seed=3))
     assert not np.array_equal(a, augment_images(x, 2, [0, 45, 90, 180], True, 0.2, 0.2, seed=4))
     assert not np.array_equal(a[:, 0], x)
+
+
+def test_photometric_off_leaves_the_geometric_copies_alone():
+    x = images()
+    plain = augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3)
+    np.testing.assert_array_equal(plain, augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3, photometric=Photometric()))
+
+
+@pytest.mark.parametrize("kind", ["brightness", "contrast", "gain", "noise", "specks"])
+def test_each_photometric_change_is_seeded_and_grows_with_its_strength(kind: str):
+    x = np.full((16, 24, 24, 1), 128, np.uint8)
+    x[:, :, 12:] = 96  # some contrast for RandomContrast to scale
+    plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3).astype(int)
+    np.testing.assert_array_equal(plain, np.broadcast_to(x[:, None], plain.shape))
+    scale = {"brightness": 0.2, "contrast": 0.5, "gain": 0.2, "noise": 20.0, "specks": 0.05}[kind]
+    changes = []
+    for strength in (scale / 4, scale):
+        light = Photometric(**{kind: strength})
+        a = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=light)
+        np.testing.assert_array_equal(a, augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=light))
+        changes.append(np.abs(a.astype(int) - plain).mean())
+    assert 0 < changes[0] < changes[1]
+
+
+def test_specks_are_black_or_white_pixels():
+    x = np.full((8, 32, 32, 3), 128, np.uint8)
+    a = augment_images(x, 1, [0], False, 0.0, 0.0, seed=0, photometric=Photometric(specks=0.2))[:, 0]
+    changed = np.any(a != 128, axis=-1)
+    assert changed.mean() > 0.02
+    assert set(np.unique(a[changed])) <= {0, 255}
+    assert np.all(a[changed].min(axis=-1) == a[changed].max(axis=-1))  # every channel of a speck alike
 
 
 def test_quarter_turn_only_is_a_rotation():
@@ -49,5 +80,14 @@ def test_empty_rotation_list_is_named(project: Path):
     split.main()
     set_param(project, "augment.rotations", [])
     with pytest.raises(UserError, match="augment.rotations"):
+        augment.main()
+    assert not Path("data/augmented").exists()
+
+
+def test_out_of_range_photometric_strength_is_named(project: Path):
+    fetch.main()
+    split.main()
+    set_param(project, "augment.specks", 2)
+    with pytest.raises(UserError, match="augment.specks"):
         augment.main()
     assert not Path("data/augmented").exists()
