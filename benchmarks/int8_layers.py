@@ -19,7 +19,6 @@ import tempfile
 from pathlib import Path
 
 import keras
-import numpy as np
 import pandas as pd
 
 from stages.export import representative_paths
@@ -69,7 +68,7 @@ def main() -> None:
             runner = load_runner(path, threads)
             row = {"model": name, "file_mb": round(len(blob) / 1e6, 3)}
             for subset, (images, y) in subsets.items():
-                probs = np.concatenate([runner.predict(images[i : i + 32]) for i in range(0, len(images), 32)])
+                probs = runner.predict(images)
                 row[f"{subset}_errors"] = int((probs.argmax(1) != y).sum())
             row.update(latency_ms(runner.predict, subsets["test"][0], RUNS, 20))
             print(

@@ -10,7 +10,6 @@ the machine and on what else runs: run it with the machine otherwise idle.
 import json
 from pathlib import Path
 
-import keras
 import pandas as pd
 
 from steel_defect.atomic import atomic_file, write_json
@@ -41,10 +40,10 @@ def main() -> None:
     exported = json.loads(Path("metrics/export.json").read_text())
     formats = json.loads((EXPORT / "model.json").read_text())["formats"]
 
-    keras_model = keras.models.load_model(KERAS)
-    models = {"keras": (KERAS, keras_model.predict_on_batch, evaluate["accuracy"])}
+    deployed = load_runner(KERAS, batch_size=batch)  # the runner `steel-defect predict` uses
+    models = {"keras": (KERAS, deployed.predict, evaluate["accuracy"])}
     for kind, name in formats.items():
-        models[kind] = (EXPORT / name, load_runner(EXPORT / name, threads).predict, exported[kind]["accuracy"])
+        models[kind] = (EXPORT / name, load_runner(EXPORT / name, threads, batch).predict, exported[kind]["accuracy"])
     results = {"machine": {"cpu": cpu_name(), "usable_cores": usable_cores(), "litert_threads": threads}}
     for name, (path, predict, accuracy) in models.items():
         print(f"benchmark: {name}: {runs} batch-1 calls and batches of {batch} ...", flush=True)
@@ -52,7 +51,7 @@ def main() -> None:
             **latency_ms(predict, images, runs, warmup),
             "images_per_s_batch": round(throughput(predict, images, batch), 1),
             "file_mb": round(path.stat().st_size / 1e6, 3),
-            "params": int(keras_model.count_params()),
+            "params": int(deployed.metadata["params"]),
             "test_accuracy": accuracy,
         }
     write_json(OUT_JSON, results)

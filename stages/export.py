@@ -75,7 +75,7 @@ def main() -> None:
         )
         for kind in kinds:
             runner = load_runner(tmp / formats[kind], threads)
-            probs = np.concatenate([runner.predict(images[i : i + 32]) for i in range(0, len(images), 32)])
+            probs = runner.predict(images)
             results[kind] = {
                 **classification_metrics(y, probs),
                 "errors": int((probs.argmax(1) != y).sum()),

@@ -54,11 +54,15 @@ def read_metadata(model: str | Path) -> dict:
 
 @dataclass
 class Runner:
-    """A loaded model: `predict(images)` takes (n, height, width, channels) float32 pixels 0..255 and returns probabilities."""
+    """A loaded model: `predict(images)` takes (n, height, width, channels) float32 pixels 0..255 and returns probabilities.
+
+    It feeds the model `batch_size` images per call, so callers pass any number of images.
+    """
 
     path: Path
     metadata: dict
     _predict: object
+    batch_size: int = 32
 
     @property
     def classes(self) -> list[str]:
@@ -75,11 +79,19 @@ class Runner:
         return int(self.metadata["channels"])
 
     def predict(self, images: np.ndarray) -> np.ndarray:
-        return np.asarray(self._predict(np.asarray(images, dtype=np.float32)), dtype=np.float32)
+        x = np.asarray(images, dtype=np.float32)
+        if not len(x):
+            return np.zeros((0, len(self.classes)), np.float32)
+        step = self.batch_size
+        return np.concatenate([np.asarray(self._predict(x[i : i + step]), dtype=np.float32) for i in range(0, len(x), step)])
 
 
-def load_runner(model: str | Path, threads: int | None = None) -> Runner:
-    """The model at `model` (.keras or .tflite) with its metadata; `threads` sets LiteRT's CPU threads."""
+def load_runner(model: str | Path, threads: int | None = None, batch_size: int = 32) -> Runner:
+    """The model at `model` (.keras or .tflite) with its metadata; `threads` sets LiteRT's CPU threads.
+
+    Keras runs through `predict_on_batch`: `predict` builds an input pipeline on every call, which
+    measured 2.4x slower here at 16 images a call (and far slower at one).
+    """
     model = Path(model)
     if not model.exists():
         raise UserError(f"{model}: model file not found; run `dvc repro` or pass --model")
@@ -90,8 +102,8 @@ def load_runner(model: str | Path, threads: int | None = None) -> Runner:
         import keras
 
         loaded = keras.models.load_model(model)
-        return Runner(model, metadata, lambda x: loaded.predict(x, batch_size=32, verbose=0))
-    return Runner(model, metadata, LiteRT(model, threads))
+        return Runner(model, metadata, loaded.predict_on_batch, batch_size)
+    return Runner(model, metadata, LiteRT(model, threads), batch_size)
 
 
 class LiteRT:

@@ -122,26 +122,22 @@ def compare_rows(robust: dict, evaluate: dict, dataset: str) -> list[dict]:
     return rows
 
 
-def markdown(
-    results: dict[str, dict], perturbations: dict[str, list[float]], moderate: dict[str, float], test_images: int
-) -> str:
-    """One row per perturbation: accuracy of each model at each strength (moderate ones unstarred), then the summary."""
+def markdown(results: dict[str, dict], test_images: int) -> str:
+    """One row per perturbation: accuracy of each model at each strength (moderate ones unstarred), then the summary.
+
+    Reads `summarise`'s settings, which every model lists in the same order with their moderate flag.
+    """
     import pandas as pd
 
     from steel_defect.tables import markdown_table
 
     models = list(results)
-    rows = []
-    for name, values in perturbations.items():
-        cells = []
-        for value in values:
-            scores = [
-                next((r["accuracy"] for r in results[m]["settings"] if r["perturbation"] == name and r["value"] == value), None)
-                for m in models
-            ]
-            mark = "" if strength(name, value) <= moderate[name] + 1e-9 else "*"
-            cells.append(f"{value:g}{mark}: " + " / ".join("" if s is None else f"{100 * s:.1f}" for s in scores))
-        rows.append({"perturbation": name.replace("_", " "), "strength: accuracy (%)": "; ".join(cells)})
+    cells: dict[str, list[str]] = {}
+    for i, setting in enumerate(results[models[0]]["settings"]):
+        scores = " / ".join(f"{100 * results[m]['settings'][i]['accuracy']:.1f}" for m in models)
+        mark = "" if setting["moderate"] else "*"
+        cells.setdefault(setting["perturbation"], []).append(f"{setting['value']:g}{mark}: {scores}")
+    rows = [{"perturbation": name.replace("_", " "), "strength: accuracy (%)": "; ".join(c)} for name, c in cells.items()]
     summary = "; ".join(
         f"{m}: clean {100 * r['clean_accuracy']:.2f}%, worst moderate {100 * r['worst_moderate_accuracy']:.2f}% "
         f"({r['worst_moderate']}), worst {100 * r['worst_accuracy']:.2f}% ({r['worst']})"

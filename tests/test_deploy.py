@@ -14,12 +14,26 @@ from benchmarks import int8_layers
 from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect import cli
 from steel_defect.confidence import coverage_table
-from steel_defect.deploy import load_runner, quantize
+from steel_defect.deploy import Runner, load_runner, quantize
 from steel_defect.errors import UserError
 from steel_defect.predict import UNCERTAIN, collect
 from tests.conftest import CLASSES, TINY, set_param
 
 EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_int8.tflite"]
+
+
+def test_runner_feeds_the_model_batch_size_images_at_a_time():
+    calls = []
+
+    def model(x: np.ndarray) -> np.ndarray:
+        calls.append(len(x))
+        return np.stack([x.mean(axis=(1, 2, 3)), -x.mean(axis=(1, 2, 3))], axis=1)
+
+    runner = Runner(Path("m.keras"), {"classes": ["a", "b"]}, model, batch_size=4)
+    x = np.arange(10, dtype=np.float32)[:, None, None, None] * np.ones((1, 3, 3, 1), np.float32)
+    np.testing.assert_array_equal(runner.predict(x)[:, 0], np.arange(10))
+    assert calls == [4, 4, 2]
+    assert runner.predict(x[:0]).shape == (0, 2)
 
 
 @pytest.fixture
