@@ -33,11 +33,17 @@ def dvc_json(*args: str) -> object:
     return json.loads(dvc(*args, "--json") or "null")
 
 
-def recorded_runs() -> tuple[list[Run], Run]:
-    """Every run DVC recorded (`dvc exp show -A`) and the workspace's, the reference; its dvc.lock must be current."""
-    if dvc_json("status"):
+def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
+    """Every run DVC recorded (`dvc exp show -A`) and the reference: the workspace's (its dvc.lock must be
+    current), or the commit whose hash starts with `reference` (experiments queued from an older commit)."""
+    if reference is None and dvc_json("status"):
         raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
     runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
+    if reference is not None:
+        found = next((r for r in runs if r.rev.startswith(reference) and r.rev != "workspace"), None)
+        if found is None or found.metrics is None:
+            raise UserError(f"--reference {reference}: no commit with results by that hash in `dvc exp show -A`")
+        return runs, found
     workspace = next((r for r in runs if r.rev == "workspace"), None)
     if workspace is None or workspace.metrics is None:
         raise UserError("no results in the workspace; run `dvc repro` first")

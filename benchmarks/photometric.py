@@ -1,0 +1,61 @@
+"""Gather the photometric-augmentation experiments into metrics/photometric.json, .md and plots/photometric.png.
+
+Run the settings with DVC's queue first, up to the robustness stage (see the README, "Robustness on
+the line"), for example:
+
+    dvc exp run --queue -n photo-bounds robustness -S augment.noise=10 -S augment.specks=0.01 \\
+        -S augment.brightness=0.2 -S augment.gain=0.2 -S augment.contrast=0.3 -S data.source=$(realpath ../shared/data/NEU-CLS)
+    dvc queue start --jobs 1
+    python -m benchmarks.photometric        # --reference REV: match against that commit instead of the workspace
+                                            # --replace: overwrite a file that holds more settings than now match
+
+Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import yaml
+
+from benchmarks.seeds import recorded_runs, refuse_to_shrink
+from steel_defect.atomic import atomic_file, write_json
+from steel_defect.errors import UserError, run_stage
+from steel_defect.photometric import collect, figure, label, markdown
+from steel_defect.seeds import upstream
+
+OUT, TABLE, FIGURE = "metrics/photometric.json", "metrics/photometric.md", "plots/photometric.png"
+GOAL_EACH, GOAL_WORST = 0.99, 0.985  # issue 10: every moderate perturbation, and the worst of them
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reference", help="commit the experiments were queued from (default: the workspace)")
+    parser.add_argument("--replace", action="store_true", help="overwrite a results file that holds more settings")
+    args = parser.parse_args()
+    runs, reference = recorded_runs(args.reference)
+    try:
+        table = collect(runs, reference, upstream(yaml.safe_load(open("dvc.yaml")), target="robustness"))
+    except ValueError as err:
+        raise UserError(str(err)) from err
+    if len(table["settings"]) < 2:
+        raise UserError(
+            "fewer than two photometric settings match the reference's pipeline; queue them (see benchmarks/photometric.py)"
+        )
+    table["reference"] = reference.rev[:7] if reference.rev != "workspace" else "workspace"
+    refuse_to_shrink(OUT, table, lambda t: len(t["settings"]))
+    write_json(OUT, table)
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST))
+    figure(table, FIGURE, goal_each=GOAL_EACH)
+    for s in table["settings"]:
+        print(
+            f"{label(s['augment'])} ({s['run']}): {s['errors']} clean errors; worst moderate "
+            f"{100 * s['worst_moderate_accuracy']:.1f}% ({s['worst_moderate']})"
+        )
+    print(f"-> {OUT}, {TABLE}, {FIGURE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main)

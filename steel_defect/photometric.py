@@ -1,0 +1,135 @@
+"""What photometric augmentation costs on clean images and buys under perturbation, gathered from DVC experiments.
+
+Each setting of `augment.{brightness,contrast,gain,noise,specks}` is one run of the pipeline up to
+the robustness stage (`dvc exp run robustness -S augment.noise=10 ...`). This module keeps the runs
+that are the reference's pipeline except for those keys (and an absolute `data.source`), the way
+`steel_defect.seeds` keeps the seeds, and lays out per setting the clean test accuracy beside the
+worst moderate accuracy of each perturbation (metrics/robustness.json of the same run).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from steel_defect.plots import plt, save
+from steel_defect.seeds import Run, Upstream, same_pipeline
+from steel_defect.tables import markdown_table
+
+KEYS = ("brightness", "contrast", "gain", "noise", "specks")  # augment.*: the photometric strengths
+VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
+ROBUSTNESS = "metrics/robustness.json"
+
+
+def strengths(run: Run) -> dict[str, float]:
+    augment = run.params.get("augment") or {}
+    return {k: float(augment.get(k) or 0.0) for k in KEYS}
+
+
+def label(setting: dict[str, float]) -> str:
+    """'none' or e.g. 'noise 10, specks 0.01': the non-zero strengths, in KEYS order."""
+    return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
+
+
+def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras") -> dict:
+    """Per photometric setting (none first, then by total strength): the run, its clean test errors and `model`'s robustness.
+
+    Two runs of one setting that made different clean test errors are a reproducibility failure
+    (ValueError); a setting's first run counts (the workspace comes first in `dvc exp show`).
+    """
+    chosen: dict[tuple, Run] = {}
+    for run in runs:
+        if not same_pipeline(run, reference, up, VARIED) or model not in (run.files.get(ROBUSTNESS) or {}):
+            continue
+        key = tuple(strengths(run).values())
+        if key in chosen and chosen[key].metrics["errors"] != run.metrics["errors"]:
+            raise ValueError(
+                f"{run.name} and {chosen[key].name} ran the same pipeline with photometric {label(strengths(run))} "
+                f"but made {run.metrics['errors']} and {chosen[key].metrics['errors']} clean test errors"
+            )
+        chosen.setdefault(key, run)
+    settings = []
+    for key in sorted(chosen, key=lambda k: (any(k), sum(k), k)):
+        run = chosen[key]
+        robust = run.files[ROBUSTNESS][model]
+        settings.append(
+            {
+                "augment": dict(zip(KEYS, key, strict=True)),
+                "run": run.name,
+                "rev": run.rev[:7],
+                "split_seed": run.seed,
+                "errors": run.metrics["errors"],
+                "test_images": run.metrics["test_images"],
+                "accuracy": run.metrics["accuracy"],
+                "deployed": run.metrics.get("chosen"),
+                "worst_moderate_accuracy": robust["worst_moderate_accuracy"],
+                "worst_moderate": robust["worst_moderate"],
+                "worst_accuracy": robust["worst_accuracy"],
+                "worst": robust["worst"],
+                "moderate": robust["moderate"],
+            }
+        )
+    identity = {k: reference.metrics.get(k) for k in ("backbone", "weights", "input")}
+    return {"model": model, "identity": identity, "settings": settings}
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def markdown(table: dict, goal_each: float | None = None, goal_worst: float | None = None) -> str:
+    """One row per setting: clean errors, each perturbation's worst moderate accuracy, and the worst of them."""
+    settings = table["settings"]
+    perturbations = list(settings[0]["moderate"]) if settings else []
+    rows = []
+    for s in settings:
+        row = {
+            "photometric augmentation": label(s["augment"]),
+            "run": s["run"],
+            "clean test errors": f"{s['errors']} in {s['test_images']}",
+        }
+        for name in perturbations:
+            m = s["moderate"].get(name)
+            row[f"{name.replace('_', ' ')} {m['value']:g}" if m else name] = _pct(m["accuracy"]) if m else ""
+        row["worst moderate (%)"] = f"**{_pct(s['worst_moderate_accuracy'])}** ({s['worst_moderate']})"
+        rows.append(row)
+    goals = ""
+    if goal_each is not None and goal_worst is not None:
+        goals = f" Issue 10's goals: each moderate perturbation >= {100 * goal_each:g}%, worst >= {100 * goal_worst:g}%."
+    identity = table["identity"]
+    return (
+        markdown_table(pd.DataFrame(rows).fillna(""))
+        + f"\nTest accuracy (%) of the deployed {table['model']} model on the {settings[0]['test_images'] if settings else 0} "
+        "test images under each perturbation at its worst moderate strength (robustness.moderate; the column names it), "
+        f"one split (seed {settings[0]['split_seed'] if settings else '?'}); augment.* strengths are the largest each "
+        f"augmented copy draws from. {identity.get('backbone')} ({identity.get('weights')}), {identity.get('input')} input."
+        f"{goals} Generated by `python -m benchmarks.photometric`.\n"
+    )
+
+
+def figure(table: dict, path: str | Path, goal_each: float | None = None) -> None:
+    """Grouped horizontal bars: per perturbation, each setting's worst moderate accuracy; clean accuracy on top."""
+    settings = table["settings"]
+    perturbations = list(settings[0]["moderate"])
+    names = ["clean", *perturbations]
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) * max(1, len(settings)) / 1.6 + 1.2))
+    height = 0.8 / len(settings)
+    for i, s in enumerate(settings):
+        values = [100 * s["accuracy"], *(100 * s["moderate"][p]["accuracy"] for p in perturbations)]
+        y = np.arange(len(names)) + (i - (len(settings) - 1) / 2) * height
+        ax.barh(y, values, height=height, label=label(s["augment"]))
+    if goal_each is not None:
+        ax.axvline(100 * goal_each, color="grey", linestyle="--", linewidth=1, label=f"goal {100 * goal_each:g}%")
+    ax.set_yticks(np.arange(len(names)))
+    ax.set_yticklabels([n.replace("_", " ") for n in names], fontsize=8)
+    ax.invert_yaxis()
+    low = min(100 * min([s["accuracy"], *(m["accuracy"] for m in s["moderate"].values())]) for s in settings)
+    ax.set_xlim(max(0.0, low - 5), 100.5)
+    ax.set_xlabel("test accuracy (%) at the worst moderate strength")
+    ax.set_title("Photometric augmentation: clean accuracy and robustness (one split)", fontsize=10)
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    save(fig, path)

@@ -1,0 +1,84 @@
+"""Photometric-augmentation trade-off: which experiments count, what each setting reports, the table and figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from steel_defect.photometric import collect, figure, label, markdown
+from steel_defect.seeds import Upstream, runs_from_exp_show, upstream
+from tests.test_seeds import entry
+
+ROOT = Path(__file__).resolve().parent.parent
+CODE = frozenset({"stages/fetch.py", "steel_defect/model.py"})
+UP = Upstream(code=CODE, params=frozenset({"data", "split", "train", "augment"}))
+
+
+def trained(name: str, errors: int = 0, specks_accuracy: float = 0.6, augment: dict | None = None, **changes) -> dict:
+    """A run with photometric strengths `augment` and the robustness metrics its stage writes."""
+    run = entry(name, 0, errors=errors, **changes)
+    data = run["data"]
+    data["params"]["params.yaml"]["data"]["augment"] = {"copies": 4, "seed": 0, **(augment or {})}
+    moderate = {
+        "gaussian_noise": {"value": 10.0, "accuracy": 0.96},
+        "salt_pepper": {"value": 0.01, "accuracy": specks_accuracy},
+    }
+    worst = min(moderate, key=lambda k: moderate[k]["accuracy"])
+    data["metrics"]["metrics/robustness.json"] = {
+        "data": {
+            "test_images": 360,
+            "keras": {
+                "clean_accuracy": 1 - errors / 360,
+                "worst_moderate_accuracy": moderate[worst]["accuracy"],
+                "worst_moderate": f"{worst} {moderate[worst]['value']:g}",
+                "worst_accuracy": 0.3,
+                "worst": "salt_pepper 0.05",
+                "moderate": moderate,
+            },
+        }
+    }
+    return run
+
+
+def show(*experiments: dict) -> list[dict]:
+    listed = [{"name": e["name"], "revs": [e], "executor": {"state": "success"}} for e in experiments]
+    return [trained("workspace"), {**trained("main"), "experiments": listed}]
+
+
+def test_one_run_per_setting_of_the_same_pipeline_none_first(tmp_path: Path):
+    runs = runs_from_exp_show(
+        show(
+            trained("wide", errors=1, specks_accuracy=0.995, augment={"noise": 20.0, "specks": 0.03}),
+            trained("bounds", specks_accuracy=0.99, augment={"noise": 10.0, "specks": 0.01}, params={"data.source": "/abs/NEU"}),
+            trained("other-epochs", augment={"noise": 5.0}, params={"train.epochs": 5}),
+            trained("other-code", augment={"noise": 5.0}, code={"steel_defect/model.py": "changed"}),
+        )
+    )
+    table = collect(runs, runs[0], UP)
+    assert [s["run"] for s in table["settings"]] == ["workspace", "bounds", "wide"], "noise 5 ran other code or params"
+    none, bounds, wide = table["settings"]
+    assert label(none["augment"]) == "none" and label(bounds["augment"]) == "noise 10, specks 0.01"
+    assert wide["errors"] == 1 and wide["moderate"]["salt_pepper"]["accuracy"] == 0.995
+    assert none["worst_moderate"] == "salt_pepper 0.01" and wide["worst_moderate"] == "gaussian_noise 10"
+
+    text = markdown(table, 0.99, 0.985)
+    assert "| none | workspace | 0 in 360 | 96.0 | 60.0 | **60.0** (salt_pepper 0.01) |" in text
+    assert "| noise 20, specks 0.03 | wide | 1 in 360 | 96.0 | 99.5 | **96.0** (gaussian_noise 10) |" in text
+    assert "gaussian noise 10" in text.splitlines()[0] and "each moderate perturbation >= 99%" in text
+    figure(table, tmp_path / "photometric.png", goal_each=0.99)
+    assert (tmp_path / "photometric.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_setting_with_different_clean_errors_is_a_reproducibility_failure():
+    runs = runs_from_exp_show(show(trained("again", errors=2)))
+    with pytest.raises(ValueError, match="photometric none but made 2 and 0 clean test errors"):
+        collect(runs, runs[0], UP)
+
+
+def test_upstream_of_robustness_covers_augmentation_training_and_export():
+    up = upstream(yaml.safe_load((ROOT / "dvc.yaml").read_text()), target="robustness")
+    assert {"steel_defect/augmentation.py", "stages/fine_tune.py", "stages/export.py", "stages/robustness.py"} <= up.code
+    assert {"augment", "finetune.epochs", "export.kinds", "robustness"} <= up.params
+    assert "stages/compare.py" not in up.code and "stages/benchmark.py" not in up.code
