@@ -5,6 +5,10 @@ the robustness stage (`dvc exp run robustness -S augment.noise=10 ...`). This mo
 that are the reference's pipeline except for those keys (and an absolute `data.source`), the way
 `steel_defect.seeds` keeps the seeds, and lays out per setting the clean test accuracy beside the
 worst moderate accuracy of each perturbation (metrics/robustness.json of the same run).
+
+Every number comes from files the robustness stage and its upstream wrote (robustness.json, and
+select.json for the deployed candidate): an experiment run up to robustness leaves evaluate's
+metrics as the baseline commit's, so they are never read here.
 """
 
 from __future__ import annotations
@@ -21,11 +25,18 @@ from steel_defect.tables import markdown_table
 KEYS = ("brightness", "contrast", "gain", "noise", "specks")  # augment.*: the photometric strengths
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 ROBUSTNESS = "metrics/robustness.json"
+SELECT = "metrics/select.json"
 
 
 def strengths(run: Run) -> dict[str, float]:
     augment = run.params.get("augment") or {}
     return {k: float(augment.get(k) or 0.0) for k in KEYS}
+
+
+def clean_errors(run: Run, model: str) -> int:
+    """Test errors on the clean images, as the robustness stage scored them."""
+    robustness = run.files[ROBUSTNESS]
+    return round((1 - robustness[model]["clean_accuracy"]) * robustness["test_images"])
 
 
 def label(setting: dict[str, float]) -> str:
@@ -44,26 +55,27 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
         if not same_pipeline(run, reference, up, VARIED) or model not in (run.files.get(ROBUSTNESS) or {}):
             continue
         key = tuple(strengths(run).values())
-        if key in chosen and chosen[key].metrics["errors"] != run.metrics["errors"]:
+        if key in chosen and clean_errors(chosen[key], model) != clean_errors(run, model):
             raise ValueError(
                 f"{run.name} and {chosen[key].name} ran the same pipeline with photometric {label(strengths(run))} "
-                f"but made {run.metrics['errors']} and {chosen[key].metrics['errors']} clean test errors"
+                f"but made {clean_errors(run, model)} and {clean_errors(chosen[key], model)} clean test errors"
             )
         chosen.setdefault(key, run)
     settings = []
     for key in sorted(chosen, key=lambda k: (any(k), sum(k), k)):
         run = chosen[key]
-        robust = run.files[ROBUSTNESS][model]
+        robustness = run.files[ROBUSTNESS]
+        robust = robustness[model]
         settings.append(
             {
                 "augment": dict(zip(KEYS, key, strict=True)),
                 "run": run.name,
                 "rev": run.rev[:7],
                 "split_seed": run.seed,
-                "errors": run.metrics["errors"],
-                "test_images": run.metrics["test_images"],
-                "accuracy": run.metrics["accuracy"],
-                "deployed": run.metrics.get("chosen"),
+                "errors": clean_errors(run, model),
+                "test_images": robustness["test_images"],
+                "accuracy": robust["clean_accuracy"],
+                "deployed": (run.files.get(SELECT) or {}).get("chosen"),
                 "worst_moderate_accuracy": robust["worst_moderate_accuracy"],
                 "worst_moderate": robust["worst_moderate"],
                 "worst_accuracy": robust["worst_accuracy"],

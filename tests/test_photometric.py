@@ -18,7 +18,7 @@ UP = Upstream(code=CODE, params=frozenset({"data", "split", "train", "augment"})
 
 def trained(name: str, errors: int = 0, specks_accuracy: float = 0.6, augment: dict | None = None, **changes) -> dict:
     """A run with photometric strengths `augment` and the robustness metrics its stage writes."""
-    run = entry(name, 0, errors=errors, **changes)
+    run = entry(name, 0, errors=99, **changes)  # evaluate's metrics: stale in a run that stops at robustness, never read
     data = run["data"]
     data["params"]["params.yaml"]["data"]["augment"] = {"copies": 4, "seed": 0, **(augment or {})}
     moderate = {
@@ -26,6 +26,7 @@ def trained(name: str, errors: int = 0, specks_accuracy: float = 0.6, augment: d
         "salt_pepper": {"value": 0.01, "accuracy": specks_accuracy},
     }
     worst = min(moderate, key=lambda k: moderate[k]["accuracy"])
+    data["metrics"]["metrics/select.json"] = {"data": {"chosen": "fine_tuned"}}
     data["metrics"]["metrics/robustness.json"] = {
         "data": {
             "test_images": 360,
@@ -60,7 +61,8 @@ def test_one_run_per_setting_of_the_same_pipeline_none_first(tmp_path: Path):
     assert [s["run"] for s in table["settings"]] == ["workspace", "bounds", "wide"], "noise 5 ran other code or params"
     none, bounds, wide = table["settings"]
     assert label(none["augment"]) == "none" and label(bounds["augment"]) == "noise 10, specks 0.01"
-    assert wide["errors"] == 1 and wide["moderate"]["salt_pepper"]["accuracy"] == 0.995
+    assert wide["errors"] == 1 and wide["accuracy"] == pytest.approx(1 - 1 / 360) and wide["deployed"] == "fine_tuned"
+    assert wide["moderate"]["salt_pepper"]["accuracy"] == 0.995
     assert none["worst_moderate"] == "salt_pepper 0.01" and wide["worst_moderate"] == "gaussian_noise 10"
 
     text = markdown(table, 0.99, 0.985)
