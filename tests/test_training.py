@@ -62,6 +62,9 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     coverage = json.loads(Path("metrics/evaluate/min_confidence.json").read_text())["thresholds"]
     assert [c["min_confidence"] for c in coverage] == [0.5, 0.9] and coverage[0]["coverage"] >= coverage[1]["coverage"]
     assert all(c["uncertain"] + round(c["coverage"] * 12) == 12 for c in coverage), "every test image: classified or uncertain"
+    summary = Path("metrics/evaluate/summary.md").read_text()
+    assert f"| deployed model (`chosen`: {chosen}, picked on validation) `accuracy` | **{results['accuracy']:.4f}** (" in summary
+    assert "test subset: 12 images" in summary and "mobilenet_v2 (random init)" in summary
     for path in [
         "metrics/train_head/plots/metrics/eval/loss.tsv",
         "metrics/fine_tune/plots/metrics/train/accuracy.tsv",
