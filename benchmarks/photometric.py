@@ -17,13 +17,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import yaml
-
-from benchmarks.seeds import recorded_runs, refuse_to_shrink
+from benchmarks.seeds import gather, refuse_to_shrink
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.photometric import collect, figure, label, markdown, recommend
-from steel_defect.seeds import upstream
 
 OUT, TABLE, FIGURE = "metrics/photometric.json", "metrics/photometric.md", "plots/photometric.png"
 GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997  # issue 10: every moderate perturbation, the worst of them, clean
@@ -34,11 +31,7 @@ def main() -> None:
     parser.add_argument("--reference", help="commit the experiments were queued from (default: the workspace)")
     parser.add_argument("--replace", action="store_true", help="overwrite a results file that holds more settings")
     args = parser.parse_args()
-    runs, reference = recorded_runs(args.reference)
-    try:
-        table = collect(runs, reference, upstream(yaml.safe_load(open("dvc.yaml")), target="robustness"))
-    except ValueError as err:
-        raise UserError(str(err)) from err
+    table, reference = gather(collect, "robustness", args.reference)
     if len(table["settings"]) < 2:
         raise UserError(
             "fewer than two photometric settings match the reference's pipeline; queue them (see benchmarks/photometric.py)"

@@ -22,7 +22,7 @@ import yaml
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.report import dvc
-from steel_defect.seeds import Run, aggregate, markdown, runs_from_exp_show, upstream
+from steel_defect.seeds import Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
 TABLE = "metrics/seeds.md"  # shown in the README
@@ -50,6 +50,18 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
     return runs, workspace
 
 
+def gather(summarise: Callable[[list[Run], Run, Upstream], dict], target: str, reference: str | None = None) -> tuple[dict, Run]:
+    """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change `target`'s outputs.
+
+    A reproducibility failure it finds (ValueError) becomes one UserError line.
+    """
+    runs, ref = recorded_runs(reference)
+    try:
+        return summarise(runs, ref, upstream(yaml.safe_load(Path("dvc.yaml").read_text()), target=target)), ref
+    except ValueError as err:
+        raise UserError(str(err)) from err
+
+
 def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int]) -> None:
     """Refuse to overwrite `path` with fewer runs than it holds, unless --replace is given.
 
@@ -70,11 +82,7 @@ def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int]) -> No
 
 
 def main() -> None:
-    runs, workspace = recorded_runs()
-    try:
-        table = aggregate(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml"))))
-    except ValueError as err:
-        raise UserError(str(err)) from err
+    table, _ = gather(aggregate, "evaluate")
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
     refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()))

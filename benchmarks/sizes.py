@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import sys
 
-import yaml
-
-from benchmarks.seeds import recorded_runs, refuse_to_shrink
+from benchmarks.seeds import gather, refuse_to_shrink
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
-from steel_defect.seeds import upstream
 from steel_defect.sizes import collect, figure, markdown
 
 OUT, TABLE, FIGURE = "metrics/sizes.json", "metrics/sizes.md", "plots/sizes.png"
@@ -28,11 +25,7 @@ GOAL_MS, GOAL_ACCURACY = 0.8, 0.997  # issue 9: best exported model at batch 1, 
 
 
 def main() -> None:
-    runs, workspace = recorded_runs()
-    try:
-        table = collect(runs, workspace, upstream(yaml.safe_load(open("dvc.yaml")), target="benchmark"))
-    except ValueError as err:
-        raise UserError(str(err)) from err
+    table, _ = gather(collect, "benchmark")
     if len(table["sizes"]) < 2:
         raise UserError(
             "no experiment at another input size matches the workspace's pipeline; queue them (see benchmarks/sizes.py)"

@@ -143,26 +143,35 @@ def markdown(
 
 
 def figure(table: dict, path: str | Path, goal_each: float | None = None) -> None:
-    """Grouped horizontal bars: per perturbation, each setting's worst moderate accuracy; clean accuracy on top."""
+    """Per perturbation (and clean), each setting's test errors at the worst moderate strength, one marker per setting.
+
+    Errors on a symlog axis: the interesting gaps are 0 against 1 or 3 errors, and 3 against 150.
+    """
+    from matplotlib.ticker import FixedLocator, ScalarFormatter
+
     settings = table["settings"]
-    perturbations = list(settings[0]["moderate"])
-    names = ["clean", *perturbations]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(names) * max(1, len(settings)) / 1.6 + 1.2))
-    height = 0.8 / len(settings)
+    n = settings[0]["test_images"]
+    names = ["clean", *settings[0]["moderate"]]
+    fig, ax = plt.subplots(figsize=(8, 0.38 * len(names) + 1.6))
+    markers = "osD^v<>"
     for i, s in enumerate(settings):
-        values = [100 * s["accuracy"], *(100 * s["moderate"][p]["accuracy"] for p in perturbations)]
-        y = np.arange(len(names)) + (i - (len(settings) - 1) / 2) * height
-        ax.barh(y, values, height=height, label=label(s["augment"]))
+        accuracies = [s["accuracy"], *(s["moderate"][p]["accuracy"] for p in names[1:])]
+        errors = [round((1 - a) * n) for a in accuracies]
+        y = np.arange(len(names)) + (i - (len(settings) - 1) / 2) * 0.18
+        ax.plot(errors, y, markers[i % len(markers)], markersize=6, label=f"{label(s['augment'])} ({s['run']})")
     if goal_each is not None:
-        ax.axvline(100 * goal_each, color="grey", linestyle="--", linewidth=1, label=f"goal {100 * goal_each:g}%")
+        limit = (1 - goal_each) * n
+        ax.axvline(limit, color="grey", linestyle="--", linewidth=1, label=f"goal: {100 * goal_each:g}% ({limit:.1f} errors)")
+    ax.set_xscale("symlog", linthresh=1)
+    ax.xaxis.set_major_locator(FixedLocator([0, 1, 2, 5, 10, 20, 50, 100, 200]))
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlim(-0.3, n)
     ax.set_yticks(np.arange(len(names)))
-    ax.set_yticklabels([n.replace("_", " ") for n in names], fontsize=8)
+    ax.set_yticklabels([p.replace("_", " ") for p in names])  # the worst moderate strength can differ between settings
     ax.invert_yaxis()
-    low = min(100 * min([s["accuracy"], *(m["accuracy"] for m in s["moderate"].values())]) for s in settings)
-    ax.set_xlim(max(0.0, low - 5), 100.5)
-    ax.set_xlabel("test accuracy (%) at the worst moderate strength")
-    ax.set_title("Photometric augmentation: clean accuracy and robustness (one split)", fontsize=10)
+    ax.set_xlabel(f"test errors of {n} (symlog scale) at each perturbation's worst moderate strength")
+    ax.set_title("Photometric augmentation: what it costs clean and buys under perturbation (one split)", fontsize=10)
     ax.grid(True, axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=1)
     fig.tight_layout()
     save(fig, path)
