@@ -74,9 +74,9 @@ def test_one_run_per_setting_of_the_same_pipeline_none_first(tmp_path: Path):
 
     text = markdown(table, 0.99, 0.985, 0.997)
     assert "the best worst moderate accuracy: **noise 10, specks 0.01** (bounds)." in text
-    assert "| none | workspace | 0 in 360 | 96.0 | 60.0 | **60.0** (salt_pepper 0.01) |" in text
-    assert "| noise 20, specks 0.03 | wide | 2 in 360 | 99.0 | 99.5 | **99.0** (gaussian_noise 10) |" in text
-    assert "gaussian noise 10" in text.splitlines()[0] and "each moderate perturbation >= 99%" in text
+    assert "| none | workspace | 0 in 360 | 96.0 (10) | 60.0 (0.01) | **60.0** (salt_pepper 0.01) |" in text
+    assert "| noise 20, specks 0.03 | wide | 2 in 360 | 99.0 (10) | 99.5 (0.01) | **99.0** (gaussian_noise 10) |" in text
+    assert "| gaussian noise | salt pepper |" in text.splitlines()[0] and "each moderate perturbation >= 99%" in text
     figure(table, tmp_path / "photometric.png", goal_each=0.99)
     assert (tmp_path / "photometric.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
