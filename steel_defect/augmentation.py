@@ -3,7 +3,11 @@
 Geometric steps and brightness/contrast are Keras preprocessing layers. Keras has no layer for a
 random gain, for Gaussian noise of a random sigma or for salt-and-pepper specks, so those are a few
 seeded NumPy lines here, written apart from `steel_defect.perturb` on purpose: the robustness stage
-tests with its own generator, not with the one the model trained on.
+tests with its own generator, not with the one the model trained on. Blur is SciPy's Gaussian
+filter with reflected edges, one sigma per image: Keras's RandomGaussianBlur draws one sigma per
+batch and pads with zeros, which darkens a border the model could learn to read. The robustness
+stage blurs with the same filter, so its Gaussian-blur rows up to `augment.blur` measure a change
+the model was shown; its motion-blur rows are the unseen check.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from steel_defect.errors import UserError
 
@@ -28,14 +33,18 @@ class Photometric:
     gain: float = 0.0  # pixels times 1 +- up to this
     noise: float = 0.0  # Gaussian noise, sigma up to this many pixel levels
     specks: float = 0.0  # up to this fraction of pixels set to black or white
+    blur: float = 0.0  # Gaussian blur, sigma up to this many pixels
 
     def any(self) -> bool:
-        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks))
+        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks, self.blur))
 
 
 def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) -> np.ndarray:
-    """Gain, then noise, then specks on float pixels (n, h, w, c); one strength per image, drawn from `rng`."""
+    """Blur (the lens), then gain, noise, specks (the sensor) on float pixels (n, h, w, c); one strength per image, from `rng`."""
     n = len(x)
+    if photometric.blur:
+        sigmas = rng.uniform(0, photometric.blur, n)
+        x = np.stack([ndimage.gaussian_filter(one, sigma=(s, s, 0), mode="reflect") for one, s in zip(x, sigmas, strict=True)])
     if photometric.gain:
         x = x * rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
     if photometric.noise:

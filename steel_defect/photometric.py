@@ -1,6 +1,6 @@
 """What photometric augmentation costs on clean images and buys under perturbation, gathered from DVC experiments.
 
-Each setting of `augment.{brightness,contrast,gain,noise,specks}` is one run of the pipeline up to
+Each setting of `augment.{brightness,contrast,gain,noise,specks,blur}` is one run of the pipeline up to
 the robustness stage (`dvc exp run robustness -S augment.noise=10 ...`). This module keeps the runs
 that are the reference's pipeline except for those keys (and an absolute `data.source`), the way
 `steel_defect.seeds` keeps the seeds, and lays out per setting the clean test accuracy beside the
@@ -22,7 +22,7 @@ from steel_defect.plots import plt, save
 from steel_defect.seeds import Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
-KEYS = ("brightness", "contrast", "gain", "noise", "specks")  # augment.*: the photometric strengths
+KEYS = ("brightness", "contrast", "gain", "noise", "specks", "blur")  # augment.*: the photometric strengths
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 ROBUSTNESS = "metrics/robustness.json"
 SELECT = "metrics/select.json"

@@ -62,6 +62,7 @@ PARAMS = {
         "gain": 0.1,
         "noise": 5.0,
         "specks": 0.005,
+        "blur": 0.5,
         "seed": 0,
     },
 }
