@@ -8,40 +8,46 @@ the line"), for example:
     dvc queue start --jobs 1
     python -m benchmarks.photometric        # --reference REV: match against that commit instead of the workspace
                                             # --replace: overwrite a file that holds more settings than now match
+                                            # --name NAME: a round of its own, metrics/photometric-NAME.*
+
+Each round compares settings run on one commit's code: a later round (`--name blur`, run after
+augment.blur existed) gets files of its own rather than mixing code versions in one table.
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from benchmarks.seeds import gather, refuse_to_shrink
+from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.photometric import collect, figure, label, markdown, recommend
 
-OUT, TABLE, FIGURE = "metrics/photometric.json", "metrics/photometric.md", "plots/photometric.png"
 GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997  # issue 10: every moderate perturbation, the worst of them, clean
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = replace_flag(__doc__)
     parser.add_argument("--reference", help="commit the experiments were queued from (default: the workspace)")
-    parser.add_argument("--replace", action="store_true", help="overwrite a results file that holds more settings")
+    parser.add_argument("--name", help="a round of its own: write metrics/photometric-NAME.{json,md}, plots/photometric-NAME.png")
     args = parser.parse_args()
+    stem = f"photometric-{args.name}" if args.name else "photometric"
+    out, table_md, figure_png = f"metrics/{stem}.json", f"metrics/{stem}.md", f"plots/{stem}.png"
+    command = "python -m benchmarks.photometric" + (f" --reference {args.reference}" if args.reference else "")
+    command += f" --name {args.name}" if args.name else ""
     table, reference = gather(collect, "robustness", args.reference)
     if len(table["settings"]) < 2:
         raise UserError(
             "fewer than two photometric settings match the reference's pipeline; queue them (see benchmarks/photometric.py)"
         )
     table["reference"] = reference.rev[:7] if reference.rev != "workspace" else "workspace"
-    refuse_to_shrink(OUT, table, lambda t: len(t["settings"]))
-    write_json(OUT, table)
-    with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN))
-    figure(table, FIGURE, goal_each=GOAL_EACH)
+    refuse_to_shrink(out, table, lambda t: len(t["settings"]), args.replace)
+    write_json(out, table)
+    with atomic_file(table_md) as tmp:
+        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command))
+    figure(table, figure_png, goal_each=GOAL_EACH)
     for s in table["settings"]:
         print(
             f"{label(s['augment'])} ({s['run']}): {s['errors']} clean errors; worst moderate "
@@ -49,7 +55,7 @@ def main() -> None:
         )
     best = recommend(table, GOAL_CLEAN)
     print(f"recommended (params.yaml augment.*): {label(best['augment']) if best else 'none keeps the clean goal'}")
-    print(f"-> {OUT}, {TABLE}, {FIGURE}", file=sys.stderr)
+    print(f"-> {out}, {table_md}, {figure_png}", file=sys.stderr)
 
 
 if __name__ == "__main__":

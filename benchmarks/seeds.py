@@ -12,6 +12,7 @@ Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted w
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -62,13 +63,20 @@ def gather(summarise: Callable[[list[Run], Run, Upstream], dict], target: str, r
         raise UserError(str(err)) from err
 
 
-def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int]) -> None:
-    """Refuse to overwrite `path` with fewer runs than it holds, unless --replace is given.
+def replace_flag(doc: str) -> argparse.ArgumentParser:
+    """A parser with the --replace flag every gathering script takes (see refuse_to_shrink)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--replace", action="store_true", help="overwrite a results file that holds more runs than now match")
+    return parser
+
+
+def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int], replace: bool = False) -> None:
+    """Refuse to overwrite `path` with fewer runs than it holds, unless `replace` (the --replace flag).
 
     After a change to code or params upstream, the experiments already run no longer match the
     workspace's pipeline; a rerun would quietly replace a five-seed result with one seed.
     """
-    if "--replace" in sys.argv[1:]:
+    if replace:
         return
     try:
         old = json.loads(Path(path).read_text())
@@ -82,10 +90,11 @@ def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int]) -> No
 
 
 def main() -> None:
+    args = replace_flag(__doc__).parse_args()
     table, _ = gather(aggregate, "evaluate")
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
-    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()))
+    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()), args.replace)
     write_json(OUT, table)
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(table))

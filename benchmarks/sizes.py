@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.seeds import gather, refuse_to_shrink
+from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.sizes import collect, figure, markdown
@@ -25,12 +25,13 @@ GOAL_MS, GOAL_ACCURACY = 0.8, 0.997  # issue 9: best exported model at batch 1, 
 
 
 def main() -> None:
+    args = replace_flag(__doc__).parse_args()
     table, _ = gather(collect, "benchmark")
     if len(table["sizes"]) < 2:
         raise UserError(
             "no experiment at another input size matches the workspace's pipeline; queue them (see benchmarks/sizes.py)"
         )
-    refuse_to_shrink(OUT, table, lambda t: len(t["sizes"]))
+    refuse_to_shrink(OUT, table, lambda t: len(t["sizes"]), args.replace)
     write_json(OUT, table)
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(table))
