@@ -51,14 +51,19 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
     return runs, workspace
 
 
-def gather(summarise: Callable[[list[Run], Run, Upstream], dict], target: str, reference: str | None = None) -> tuple[dict, Run]:
-    """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change `target`'s outputs.
+def gather(
+    summarise: Callable[[list[Run], Run, Upstream], dict], target: str | tuple[str, ...], reference: str | None = None
+) -> tuple[dict, Run]:
+    """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change the `target` stages' outputs.
 
     A reproducibility failure it finds (ValueError) becomes one UserError line.
     """
     runs, ref = recorded_runs(reference)
+    dvc_yaml = yaml.safe_load(Path("dvc.yaml").read_text())
+    ups = [upstream(dvc_yaml, target=t) for t in ((target,) if isinstance(target, str) else target)]
+    up = Upstream(code=frozenset().union(*(u.code for u in ups)), params=frozenset().union(*(u.params for u in ups)))
     try:
-        return summarise(runs, ref, upstream(yaml.safe_load(Path("dvc.yaml").read_text()), target=target)), ref
+        return summarise(runs, ref, up), ref
     except ValueError as err:
         raise UserError(str(err)) from err
 

@@ -1,0 +1,46 @@
+"""Gather robustness over split seeds into metrics/robust_seeds.json and .md (issue 10's goals are means over seeds).
+
+Run the other seeds with DVC's queue first, through evaluate and robustness (see the README,
+"Robustness on the line"); the workspace's run is one seed:
+
+    for s in 1 2 3 4; do dvc exp run --queue -n robust-seed-$s evaluate robustness -S split.seed=$s \\
+        -S data.source=$(realpath ../shared/data/NEU-CLS); done
+    dvc queue start --jobs 1
+    python -m benchmarks.robust_seeds      # --replace: overwrite a file that holds more runs than now match
+
+Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from benchmarks.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
+from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
+from steel_defect.atomic import atomic_file, write_json
+from steel_defect.errors import UserError, run_stage
+from steel_defect.robust_seeds import collect, markdown
+
+OUT, TABLE = "metrics/robust_seeds.json", "metrics/robust_seeds.md"
+
+
+def main() -> None:
+    args = replace_flag(__doc__).parse_args()
+    table, _ = gather(collect, ("evaluate", "robustness"))
+    if not table["strategies"]:
+        raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
+    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()), args.replace)
+    write_json(OUT, table)
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, "python -m benchmarks.robust_seeds"))
+    for strategy, result in table["strategies"].items():
+        worst, clean = result["worst_moderate_accuracy"], result["clean_accuracy"]
+        print(
+            f"{strategy}: seeds {result['seeds']}: clean {100 * clean['mean']:.2f}%, "
+            f"worst moderate {100 * worst['mean']:.2f}% (mean over seeds)"
+        )
+    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,62 @@
+"""Robustness over split seeds: which runs count, the means per perturbation, the goal marks."""
+
+from __future__ import annotations
+
+import pytest
+
+from steel_defect.robust_seeds import collect, markdown
+from steel_defect.seeds import Upstream, runs_from_exp_show
+from tests.test_seeds import entry
+
+UP = Upstream(code=frozenset({"stages/fetch.py", "steel_defect/model.py"}), params=frozenset({"data", "split", "train"}))
+
+
+def robust(name: str, seed: int, blur: float, clean_errors: int = 0, **changes) -> dict:
+    """A run through evaluate and robustness, with gaussian blur at `blur` accuracy and noise at 99.7%."""
+    run = entry(name, seed, errors=clean_errors, **changes)
+    moderate = {"gaussian_noise": {"value": 10.0, "accuracy": 0.997}, "gaussian_blur": {"value": 1.0, "accuracy": blur}}
+    worst = min(moderate, key=lambda k: moderate[k]["accuracy"])
+    run["data"]["metrics"]["metrics/robustness.json"] = {
+        "data": {
+            "test_images": 360,
+            "keras": {
+                "clean_accuracy": 1 - clean_errors / 360,
+                "worst_moderate_accuracy": moderate[worst]["accuracy"],
+                "worst_moderate": f"{worst} {moderate[worst]['value']:g}",
+                "moderate": moderate,
+            },
+        }
+    }
+    return run
+
+
+def show(*experiments: dict) -> list[dict]:
+    listed = [{"name": e["name"], "revs": [e], "executor": {"state": "success"}} for e in experiments]
+    return [robust("workspace", 0, 0.97), {**robust("main", 0, 0.97), "experiments": listed}]
+
+
+def test_mean_over_the_matching_seeds_with_the_goals_marked():
+    runs = runs_from_exp_show(
+        show(
+            robust("seed-1", 1, 0.99),
+            robust("seed-2", 2, 0.995, clean_errors=1, params={"data.source": "/abs/NEU"}),
+            robust("other-code", 3, 0.5, code={"steel_defect/model.py": "changed"}),
+            entry("no-robustness", 4),
+        )
+    )
+    table = collect(runs, runs[0], UP)
+    result = table["strategies"]["stratified"]
+    assert result["seeds"] == [0, 1, 2]  # other code and a run without robustness do not count
+    assert result["perturbations"]["gaussian_blur"]["mean"] == pytest.approx((0.97 + 0.99 + 0.995) / 3)
+    assert result["worst_moderate_accuracy"]["mean"] == pytest.approx((0.97 + 0.99 + 0.995) / 3)
+    assert [r["clean_errors"] for r in result["runs"]] == [0, 0, 1]
+    text = markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+    assert "| gaussian blur | 98.50 ± 1.32 (below goal) |" in text
+    assert "| gaussian noise | 99.70 ± 0.00 |" in text
+    assert "seed 2 (seed-2): 1 clean errors, worst moderate 99.5% (gaussian_blur 1)" in text
+
+
+def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
+    runs = runs_from_exp_show(show(robust("again", 0, 0.97, clean_errors=2)))
+    with pytest.raises(ValueError, match="again and workspace ran the same pipeline on stratified seed 0"):
+        collect(runs, runs[0], UP)
