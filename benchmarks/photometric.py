@@ -20,8 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
-from steel_defect.atomic import atomic_file, write_json
+from benchmarks.seeds import gather, publish, replace_flag
 from steel_defect.errors import UserError, run_stage
 from steel_defect.photometric import collect, figure, label, markdown, recommend
 
@@ -43,10 +42,14 @@ def main() -> None:
             "fewer than two photometric settings match the reference's pipeline; queue them (see benchmarks/photometric.py)"
         )
     table["reference"] = reference.rev[:7] if reference.rev != "workspace" else "workspace"
-    refuse_to_shrink(out, table, lambda t: len(t["settings"]), args.replace)
-    write_json(out, table)
-    with atomic_file(table_md) as tmp:
-        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command))
+    publish(
+        out,
+        table,
+        table_md,
+        markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command),
+        lambda t: len(t["settings"]),
+        args.replace,
+    )
     figure(table, figure_png, goal_each=GOAL_EACH)
     for s in table["settings"]:
         print(

@@ -16,8 +16,7 @@ from __future__ import annotations
 import sys
 
 from benchmarks.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
-from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
-from steel_defect.atomic import atomic_file, write_json
+from benchmarks.seeds import gather, publish, replace_flag, runs_in
 from steel_defect.errors import UserError, run_stage
 from steel_defect.robust_seeds import collect, markdown
 
@@ -29,10 +28,8 @@ def main() -> None:
     table, _ = gather(collect, ("evaluate", "robustness"))
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
-    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()), args.replace)
-    write_json(OUT, table)
-    with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, "python -m benchmarks.robust_seeds"))
+    text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, "python -m benchmarks.robust_seeds")
+    publish(OUT, table, TABLE, text, runs_in, args.replace)
     for strategy, result in table["strategies"].items():
         worst, clean = result["worst_moderate_accuracy"], result["clean_accuracy"]
         print(

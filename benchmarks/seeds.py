@@ -94,15 +94,25 @@ def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int], repla
         )
 
 
+def runs_in(table: dict) -> int:
+    """How many runs a per-strategy table (seeds, robust_seeds) holds."""
+    return sum(len(s["runs"]) for s in table["strategies"].values())
+
+
+def publish(path: str, table: dict, table_md: str, text: str, count: Callable[[dict], int], replace: bool) -> None:
+    """Write a gathered table to `path` (JSON) and its Markdown to `table_md`, refusing to shrink it (refuse_to_shrink)."""
+    refuse_to_shrink(path, table, count, replace)
+    write_json(path, table)
+    with atomic_file(table_md) as tmp:
+        tmp.write_text(text)
+
+
 def main() -> None:
     args = replace_flag(__doc__).parse_args()
     table, _ = gather(aggregate, "evaluate")
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
-    refuse_to_shrink(OUT, table, lambda t: sum(len(s["runs"]) for s in t["strategies"].values()), args.replace)
-    write_json(OUT, table)
-    with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(table))
+    publish(OUT, table, TABLE, markdown(table), runs_in, args.replace)
     for strategy, result in table["strategies"].items():
         acc = result["accuracy"]
         spread = f" +- {acc['std']:.4f}, 95% CI [{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]" if acc["std"] is not None else ""

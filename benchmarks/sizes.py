@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.seeds import gather, refuse_to_shrink, replace_flag
-from steel_defect.atomic import atomic_file, write_json
+from benchmarks.seeds import gather, publish, replace_flag
 from steel_defect.errors import UserError, run_stage
 from steel_defect.sizes import collect, figure, markdown
 
@@ -31,10 +30,7 @@ def main() -> None:
         raise UserError(
             "no experiment at another input size matches the workspace's pipeline; queue them (see benchmarks/sizes.py)"
         )
-    refuse_to_shrink(OUT, table, lambda t: len(t["sizes"]), args.replace)
-    write_json(OUT, table)
-    with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(table))
+    publish(OUT, table, TABLE, markdown(table), lambda t: len(t["sizes"]), args.replace)
     figure(table, FIGURE, goal_ms=GOAL_MS, goal_accuracy=GOAL_ACCURACY)
     for s in table["sizes"]:
         speeds = ", ".join(f"{k} {m['ms_batch1_median']:.2f} ms" for k, m in s["models"].items())
