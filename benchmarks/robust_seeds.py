@@ -1,12 +1,14 @@
 """Gather robustness over split seeds into metrics/robust_seeds.json and .md (issue 10's goals are means over seeds).
 
-Run the other seeds with DVC's queue first, through evaluate and robustness (see the README,
-"Robustness on the line"); the workspace's run is one seed:
+Run the other seeds with DVC's queue first, through robustness (and evaluate, for benchmarks.seeds;
+see the README, "Robustness on the line"); the workspace's run is one seed:
 
     for s in 1 2 3 4; do dvc exp run --queue -n robust-seed-$s evaluate robustness -S split.seed=$s \\
         -S data.source=$(realpath ../shared/data/NEU-CLS); done
     dvc queue start --jobs 1
     python -m benchmarks.robust_seeds      # --replace: overwrite a file that holds more runs than now match
+                                           # --reference REV: match against that commit or experiment instead
+                                           # --name NAME: write metrics/robust_seeds-NAME.* (another setting's seeds)
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
@@ -20,23 +22,28 @@ from benchmarks.seeds import gather, publish, replace_flag, runs_in
 from steel_defect.errors import UserError, run_stage
 from steel_defect.robust_seeds import collect, markdown
 
-OUT, TABLE = "metrics/robust_seeds.json", "metrics/robust_seeds.md"
-
 
 def main() -> None:
-    args = replace_flag(__doc__).parse_args()
-    table, _ = gather(collect, ("evaluate", "robustness"))
+    parser = replace_flag(__doc__)
+    parser.add_argument("--reference", help="commit or experiment whose pipeline the seeds must match (default: the workspace)")
+    parser.add_argument("--name", help="write metrics/robust_seeds-NAME.{json,md}")
+    args = parser.parse_args()
+    stem = f"metrics/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
+    out, table_md = f"{stem}.json", f"{stem}.md"
+    command = "python -m benchmarks.robust_seeds" + (f" --reference {args.reference}" if args.reference else "")
+    command += f" --name {args.name}" if args.name else ""
+    table, _ = gather(collect, "robustness", args.reference)
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
-    text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, "python -m benchmarks.robust_seeds")
-    publish(OUT, table, TABLE, text, runs_in, args.replace)
+    text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command)
+    publish(out, table, table_md, text, runs_in, args.replace)
     for strategy, result in table["strategies"].items():
         worst, clean = result["worst_moderate_accuracy"], result["clean_accuracy"]
         print(
             f"{strategy}: seeds {result['seeds']}: clean {100 * clean['mean']:.2f}%, "
             f"worst moderate {100 * worst['mean']:.2f}% (mean over seeds)"
         )
-    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
+    print(f"-> {out}, {table_md}", file=sys.stderr)
 
 
 if __name__ == "__main__":

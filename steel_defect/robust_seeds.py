@@ -2,9 +2,9 @@
 
 One split's 360 test images put a perturbation's accuracy on a grid of 0.28 points, and which
 images land in the test subset moves it by more than that. The seeds run as queued DVC experiments
-through `evaluate` and `robustness`; this module keeps the runs that are the workspace's pipeline
-except for the split seed (matched as `steel_defect.seeds` matches them, on the code and params
-both stages depend on) and summarises, per perturbation, the accuracy at its worst moderate
+through `robustness`; this module keeps the runs that are the reference's pipeline except for the
+split seed (matched as `steel_defect.seeds` matches them, on the code and params `robustness`
+depends on) and summarises, per perturbation, the accuracy at its worst moderate
 strength over the seeds.
 """
 
@@ -25,8 +25,9 @@ def _errors(accuracy: float, n: int) -> int:
 def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras") -> dict:
     """Per split strategy: each seed's clean and worst-moderate result, and per perturbation the mean over seeds.
 
-    Two runs of one seed that disagree on the test errors (evaluate's or the clean robustness score)
-    are a reproducibility failure (ValueError); a seed's first run counts.
+    Two runs of one seed that disagree on the clean test score are a reproducibility failure
+    (ValueError); a seed's first run counts. Only robustness.json is read: a run that stopped at
+    robustness carries its baseline's stale evaluate metrics.
     """
     chosen: dict[tuple[str, int], Run] = {}
     for run in runs:
@@ -36,8 +37,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
         key = (run.strategy, run.seed)
         if key in chosen:
             first = chosen[key]
-            ours = (run.metrics["errors"], run.files[ROBUSTNESS][model]["clean_accuracy"])
-            theirs = (first.metrics["errors"], first.files[ROBUSTNESS][model]["clean_accuracy"])
+            ours, theirs = robustness[model]["clean_accuracy"], first.files[ROBUSTNESS][model]["clean_accuracy"]
             if ours != theirs:
                 raise ValueError(
                     f"{run.name} and {first.name} ran the same pipeline on {key[0]} seed {key[1]} but scored {ours} and {theirs}"
