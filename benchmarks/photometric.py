@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks.seeds import gather, publish, replace_flag
+from benchmarks.seeds import gather, publish, round_args
 from steel_defect.errors import UserError, run_stage
 from steel_defect.photometric import collect, figure, label, markdown, recommend
 
@@ -28,14 +28,9 @@ GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997  # issue 10: every modera
 
 
 def main() -> None:
-    parser = replace_flag(__doc__)
-    parser.add_argument("--reference", help="commit the experiments were queued from (default: the workspace)")
-    parser.add_argument("--name", help="a round of its own: write metrics/photometric-NAME.{json,md}, plots/photometric-NAME.png")
-    args = parser.parse_args()
+    args, command = round_args(__doc__, "benchmarks.photometric")
     stem = f"photometric-{args.name}" if args.name else "photometric"
     out, table_md, figure_png = f"metrics/{stem}.json", f"metrics/{stem}.md", f"plots/{stem}.png"
-    command = "python -m benchmarks.photometric" + (f" --reference {args.reference}" if args.reference else "")
-    command += f" --name {args.name}" if args.name else ""
     table, reference = gather(collect, "robustness", args.reference)
     if len(table["settings"]) < 2:
         raise UserError(

@@ -18,20 +18,15 @@ from __future__ import annotations
 import sys
 
 from benchmarks.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
-from benchmarks.seeds import gather, publish, replace_flag, runs_in
+from benchmarks.seeds import gather, publish, round_args, runs_in
 from steel_defect.errors import UserError, run_stage
 from steel_defect.robust_seeds import collect, markdown
 
 
 def main() -> None:
-    parser = replace_flag(__doc__)
-    parser.add_argument("--reference", help="commit or experiment whose pipeline the seeds must match (default: the workspace)")
-    parser.add_argument("--name", help="write metrics/robust_seeds-NAME.{json,md}")
-    args = parser.parse_args()
+    args, command = round_args(__doc__, "benchmarks.robust_seeds")
     stem = f"metrics/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
     out, table_md = f"{stem}.json", f"{stem}.md"
-    command = "python -m benchmarks.robust_seeds" + (f" --reference {args.reference}" if args.reference else "")
-    command += f" --name {args.name}" if args.name else ""
     table, _ = gather(collect, "robustness", args.reference)
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")

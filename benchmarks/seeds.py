@@ -75,6 +75,17 @@ def replace_flag(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
+def round_args(doc: str, module: str) -> tuple[argparse.Namespace, str]:
+    """--replace, --reference and --name for a script that gathers one round of experiments, and the command line
+    that reproduces the call (the generated Markdown names it)."""
+    parser = replace_flag(doc)
+    parser.add_argument("--reference", help="commit or experiment the runs must match (default: the workspace)")
+    parser.add_argument("--name", help="a round of its own: write its files with -NAME added to their names")
+    args = parser.parse_args()
+    command = f"python -m {module}" + "".join(f" --{k} {v}" for k, v in (("reference", args.reference), ("name", args.name)) if v)
+    return args, command
+
+
 def refuse_to_shrink(path: str, table: dict, count: Callable[[dict], int], replace: bool = False) -> None:
     """Refuse to overwrite `path` with fewer runs than it holds, unless `replace` (the --replace flag).
 
