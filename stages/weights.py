@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 
 from steel_defect.atomic import atomic_dir, save_model, write_json
-from steel_defect.backbones import BACKBONES, build_backbone
+from steel_defect.backbones import BACKBONES, NORMALIZE, build_backbone
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.params import choice, get, integer, load_params
@@ -25,6 +25,7 @@ def main() -> None:
         integer(params, "model.image_size", minimum=32),
         get(params, "model.weights"),
         read_spec().channels,
+        choice(params, "model.normalize", NORMALIZE),
     )
     with atomic_dir(OUT) as tmp:
         save_model(backbone, tmp / "backbone.keras")

