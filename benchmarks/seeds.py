@@ -23,7 +23,7 @@ import yaml
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.report import dvc
-from steel_defect.seeds import Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
+from steel_defect.seeds import TARGETS, Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
 TABLE = "metrics/seeds.md"  # shown in the README
@@ -42,7 +42,7 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
     runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
     if reference is not None:
         found = next((r for r in runs if r.rev.startswith(reference) and r.rev != "workspace"), None)
-        if found is None or found.metrics is None:
+        if found is None or not any(found.files.get(path) for path in TARGETS):
             raise UserError(f"--reference {reference}: no commit with results by that hash in `dvc exp show -A`")
         return runs, found
     workspace = next((r for r in runs if r.rev == "workspace"), None)

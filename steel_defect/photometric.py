@@ -19,12 +19,11 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.plots import plt, save
-from steel_defect.seeds import Run, Upstream, same_pipeline
+from steel_defect.seeds import ROBUSTNESS, Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
 KEYS = ("brightness", "contrast", "gain", "noise", "specks", "blur")  # augment.*: the photometric strengths
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
-ROBUSTNESS = "metrics/robustness.json"
 SELECT = "metrics/select.json"
 
 
@@ -52,7 +51,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     """
     chosen: dict[tuple, tuple[Run, int]] = {}  # setting -> its first run and that run's clean test errors
     for run in runs:
-        if not same_pipeline(run, reference, up, VARIED) or model not in (run.files.get(ROBUSTNESS) or {}):
+        if not same_pipeline(run, reference, up, VARIED, needs=ROBUSTNESS) or model not in (run.files.get(ROBUSTNESS) or {}):
             continue
         key, errors = tuple(strengths(run).values()), clean_errors(run, model)
         if key in chosen and chosen[key][1] != errors:
@@ -84,7 +83,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
                 "moderate": robust["moderate"],
             }
         )
-    identity = {k: reference.metrics.get(k) for k in ("backbone", "weights", "input")}
+    identity = reference.identity
     return {"model": model, "identity": identity, "settings": settings}
 
 

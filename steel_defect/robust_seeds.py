@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from steel_defect.seeds import Run, Upstream, interval, same_pipeline
+from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, same_pipeline
 from steel_defect.tables import markdown_table
-
-ROBUSTNESS = "metrics/robustness.json"
 
 
 def _errors(accuracy: float, n: int) -> int:
@@ -32,7 +30,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     chosen: dict[tuple[str, int], Run] = {}
     for run in runs:
         robustness = run.files.get(ROBUSTNESS) or {}
-        if model not in robustness or not same_pipeline(run, reference, up):
+        if model not in robustness or not same_pipeline(run, reference, up, needs=ROBUSTNESS):
             continue
         key = (run.strategy, run.seed)
         if key in chosen:
@@ -46,7 +44,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
         chosen[key] = run
     out: dict = {
         "model": model,
-        "identity": {k: reference.metrics.get(k) for k in ("backbone", "weights", "input")},
+        "identity": reference.identity,
         "strategies": {},
     }
     out["augment"] = reference.params.get("augment")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 from scipy import stats
@@ -29,6 +29,8 @@ CODE = ("stages/", "steel_defect/")
 SPLIT = "metrics/split.json"
 DATASET = "metrics/data.json"
 DATA = "data/raw"
+ROBUSTNESS = "metrics/robustness.json"
+TARGETS = (EVALUATE, ROBUSTNESS)  # the stages experiments are run up to; a skipped one leaves a stale file
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,14 @@ class Run:
     code: dict[str, str]
     data: str | None
     files: dict  # every metrics file DVC recorded: path -> its data (evaluate's, benchmark.json, export.json, ...)
+    inherited: dict = field(default_factory=dict)  # TARGETS files a targeted experiment left as its baseline's
+
+    @property
+    def identity(self) -> dict:
+        """Backbone, weights and input, from evaluate's file (the baseline's if this run skipped evaluate:
+        these follow model.* and data.color, which a targeted run rarely changes)."""
+        source = self.metrics or self.inherited.get(EVALUATE) or {}
+        return {key: source.get(key) for key in ("backbone", "weights", "input")}
 
     @property
     def metrics(self) -> dict | None:
@@ -106,6 +116,23 @@ def _run(entry: dict, name: str) -> Run | None:
     )
 
 
+def _without_stale(run: Run, baseline: Run | None) -> Run:
+    """The experiment without the result files (TARGETS) it inherited from its baseline commit unchanged.
+
+    An experiment run to a target (`dvc exp run robustness`) carries the baseline's file of a target
+    stage it skipped (evaluate's, say), and DVC still lists it as its own. With other params such a
+    file equal to the baseline's is either stale or from a stage the change did not reach, whose
+    result the baseline itself already holds: dropping it loses nothing. Equal params: kept, as a
+    deterministic rerun of changed code may well reproduce the same file. Files of the stages before
+    the targets (split, select) are written by every targeted run and are never stale.
+    """
+    if baseline is None or run.params == baseline.params:
+        return run
+    stale = {path for path in TARGETS if run.files.get(path) is not None and run.files.get(path) == baseline.files.get(path)}
+    files = {path: data for path, data in run.files.items() if path not in stale}
+    return Run(run.name, run.rev, run.params, run.code, run.data, files, {path: run.files[path] for path in stale})
+
+
 def runs_from_exp_show(show: list[dict]) -> list[Run]:
     """Every commit, the workspace and every finished experiment in `dvc exp show --json` output."""
     runs = []
@@ -114,6 +141,7 @@ def runs_from_exp_show(show: list[dict]) -> list[Run]:
         run = _run(commit, commit.get("name") or (rev if rev == "workspace" else rev[:7]))
         if run:
             runs.append(run)
+        baseline = run
         for experiment in commit.get("experiments") or []:
             state = (experiment.get("executor") or {}).get("state", "success")
             if state != "success":
@@ -123,7 +151,7 @@ def runs_from_exp_show(show: list[dict]) -> list[Run]:
             for rev in experiment.get("revs") or []:
                 run = _run(rev, rev.get("name") or experiment.get("name") or str(rev.get("rev"))[:7])
                 if run:
-                    runs.append(run)
+                    runs.append(_without_stale(run, baseline))
     return runs
 
 
@@ -168,9 +196,10 @@ def _param(params: dict, key: str):
     return node
 
 
-def same_pipeline(run: Run, reference: Run, up: Upstream, varied: tuple[str, ...] = VARIED) -> bool:
-    """Same data, same code and same params (but the `varied` ones) for everything `up` covers."""
-    if run.metrics is None or run.data != reference.data:
+def same_pipeline(run: Run, reference: Run, up: Upstream, varied: tuple[str, ...] = VARIED, needs: str = EVALUATE) -> bool:
+    """Same data, same code and same params (but the `varied` ones) for everything `up` covers, and
+    the run's own `needs` file (the result the caller reads; see TARGETS)."""
+    if run.files.get(needs) is None or run.data != reference.data:
         return False
     if any(run.code.get(path) != reference.code.get(path) or path not in run.code for path in up.code):
         return False
@@ -202,7 +231,7 @@ def aggregate(runs: list[Run], reference: Run, up: Upstream) -> dict:
             )
         chosen.setdefault(key, run)
     out: dict = {
-        "identity": {key: reference.metrics.get(key) for key in IDENTITY} if reference.metrics else {},
+        "identity": {key: reference.metrics.get(key) for key in IDENTITY} if reference.metrics else reference.identity,
         "dataset": reference.dataset,  # compare uses these seeds only while metrics/data.json still says this
         "strategies": {},
     }

@@ -71,7 +71,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream) -> dict:
                 "models": models,
             }
         )
-    return {"identity": {k: reference.metrics.get(k) for k in ("backbone", "weights", "input")}, "sizes": sizes}
+    return {"identity": reference.identity, "sizes": sizes}
 
 
 def _pct(value: float | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import zlib
 from pathlib import Path
 
 import pytest
@@ -66,7 +67,7 @@ def entry(name: str, seed: int, strategy: str = "stratified", errors: int = 0, *
                         "head_accuracy": 0.995,
                         "baseline_accuracy": 0.99,
                         "f1_macro": 1.0,
-                        "loss": 0.001,
+                        "loss": 0.001 + zlib.crc32(name.encode()) % 1000 * 1e-7,  # each run its own, as real ones
                         "backbone": "mobilenet_v2",
                         "weights": "imagenet (torchvision)",
                         "input": "grayscale",
@@ -127,6 +128,29 @@ def test_upstream_of_evaluate_in_this_pipeline():
     assert "stages/compare.py" not in up.code and "steel_defect/compare.py" not in up.code
     assert {"data", "split", "optimizer", "train", "select.candidates"} <= up.params
     assert not any(p.startswith("compare") for p in up.params)
+
+
+def test_files_an_experiment_inherited_from_its_baseline_are_not_its_results():
+    """`dvc exp run robustness -S train.epochs=5` skips evaluate: its evaluate file is the baseline's."""
+    main = entry("main", 0)
+    stale = entry("epochs5", 0, errors=0, params={"train.epochs": 5})
+    stale["data"]["metrics"]["metrics/evaluate/metrics.json"] = copy.deepcopy(
+        main["data"]["metrics"]["metrics/evaluate/metrics.json"]
+    )
+    stale["data"]["metrics"]["metrics/robustness.json"] = {"data": {"worst": 0.98}}
+    rerun = entry("same-params", 0)  # equal params: a rerun that reproduced the file is kept
+    rerun["data"]["metrics"]["metrics/evaluate/metrics.json"] = copy.deepcopy(
+        main["data"]["metrics"]["metrics/evaluate/metrics.json"]
+    )
+    runs = runs_from_exp_show(
+        [
+            entry("workspace", 0),
+            {**main, "experiments": [{"name": n, "revs": [e]} for n, e in (("epochs5", stale), ("same-params", rerun))]},
+        ]
+    )
+    epochs5, same = (next(r for r in runs if r.name == n) for n in ("epochs5", "same-params"))
+    assert epochs5.metrics is None and epochs5.files["metrics/robustness.json"] == {"worst": 0.98}
+    assert same.metrics == runs[1].metrics
 
 
 def test_same_seed_with_different_results_is_a_reproducibility_failure():
