@@ -54,6 +54,10 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     assert "| gaussian blur | 98.50 ± 1.32 (below goal) |" in text
     assert "| gaussian noise | 99.70 ± 0.00 |" in text
     assert "seed 2 (seed-2): 1 clean errors, worst moderate 99.5% (gaussian_blur 1)" in text
+    assert "standardised" not in text  # model.normalize absent (older runs) reads as none
+    assert "grayscale input, each image standardised inside the model." in markdown(
+        {**table, "normalize": "per_image"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
 
 
 def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
