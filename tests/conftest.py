@@ -69,7 +69,7 @@ PARAMS = {
 
 # Model params small enough for one-epoch tests: tiny images, random weights, a few units.
 TINY = {
-    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32, "normalize": "per_image", "seed": 0},
+    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32, "normalize": "per_image", "prefilter": 3, "seed": 0},
     "features": {"batch_size": 16},
     "train": {
         "seed": 0,
