@@ -58,6 +58,9 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     assert "grayscale input, each image standardised inside the model." in markdown(
         {**table, "normalize": "per_image"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )
+    assert "input, a 3-pixel box blur inside the model (model.prefilter)." in markdown(
+        {**table, "prefilter": 3}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
 
 
 def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
