@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 from scipy import stats
@@ -24,7 +24,8 @@ from steel_defect.tables import markdown_table
 VARIED = ("split.seed", "split.strategy", "data.source")
 EVALUATE = "metrics/evaluate/metrics.json"
 SUMMARISED = ("accuracy", "errors", "fine_tuned_accuracy", "head_accuracy", "baseline_accuracy", "f1_macro", "loss")
-IDENTITY = ("backbone", "weights", "input", "test_images")
+MODEL_IDENTITY = ("backbone", "weights", "input")  # what made a number (evaluate's metrics)
+IDENTITY = (*MODEL_IDENTITY, "test_images")
 CODE = ("stages/", "steel_defect/")
 SPLIT = "metrics/split.json"
 DATASET = "metrics/data.json"
@@ -50,7 +51,7 @@ class Run:
         """Backbone, weights and input, from evaluate's file (the baseline's if this run skipped evaluate:
         these follow model.* and data.color, which a targeted run rarely changes)."""
         source = self.metrics or self.inherited.get(EVALUATE) or {}
-        return {key: source.get(key) for key in ("backbone", "weights", "input")}
+        return {key: source.get(key) for key in MODEL_IDENTITY}
 
     @property
     def metrics(self) -> dict | None:
@@ -130,7 +131,7 @@ def _without_stale(run: Run, baseline: Run | None) -> Run:
         return run
     stale = {path for path in TARGETS if run.files.get(path) is not None and run.files.get(path) == baseline.files.get(path)}
     files = {path: data for path, data in run.files.items() if path not in stale}
-    return Run(run.name, run.rev, run.params, run.code, run.data, files, {path: run.files[path] for path in stale})
+    return replace(run, files=files, inherited={path: run.files[path] for path in stale})
 
 
 def runs_from_exp_show(show: list[dict]) -> list[Run]:
