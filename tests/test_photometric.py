@@ -9,7 +9,7 @@ import yaml
 
 from steel_defect.photometric import collect, figure, label, markdown, recommend
 from steel_defect.seeds import Upstream, runs_from_exp_show, upstream
-from tests.test_seeds import entry
+from tests.test_seeds import entry, with_robustness
 
 ROOT = Path(__file__).resolve().parent.parent
 CODE = frozenset({"stages/fetch.py", "steel_defect/model.py"})
@@ -23,26 +23,9 @@ def trained(
     run = entry(name, 0, errors=99, **changes)  # evaluate's metrics: stale in a run that stops at robustness, never read
     data = run["data"]
     data["params"]["params.yaml"]["data"]["augment"] = {"copies": 4, "seed": 0, **(augment or {})}
-    moderate = {
-        "gaussian_noise": {"value": 10.0, "accuracy": noise_accuracy},
-        "salt_pepper": {"value": 0.01, "accuracy": specks_accuracy},
-    }
-    worst = min(moderate, key=lambda k: moderate[k]["accuracy"])
     data["metrics"]["metrics/select.json"] = {"data": {"chosen": "fine_tuned"}}
-    data["metrics"]["metrics/robustness.json"] = {
-        "data": {
-            "test_images": 360,
-            "keras": {
-                "clean_accuracy": 1 - errors / 360,
-                "worst_moderate_accuracy": moderate[worst]["accuracy"],
-                "worst_moderate": f"{worst} {moderate[worst]['value']:g}",
-                "worst_accuracy": 0.3,
-                "worst": "salt_pepper 0.05",
-                "moderate": moderate,
-            },
-        }
-    }
-    return run
+    moderate = {"gaussian_noise": (10.0, noise_accuracy), "salt_pepper": (0.01, specks_accuracy)}
+    return with_robustness(run, errors, moderate, worst_accuracy=0.3, worst="salt_pepper 0.05")
 
 
 def show(*experiments: dict) -> list[dict]:

@@ -6,7 +6,7 @@ import pytest
 
 from steel_defect.robust_seeds import collect, markdown
 from steel_defect.seeds import Upstream, runs_from_exp_show
-from tests.test_seeds import entry
+from tests.test_seeds import entry, with_robustness
 
 UP = Upstream(code=frozenset({"stages/fetch.py", "steel_defect/model.py"}), params=frozenset({"data", "split", "train"}))
 
@@ -14,20 +14,7 @@ UP = Upstream(code=frozenset({"stages/fetch.py", "steel_defect/model.py"}), para
 def robust(name: str, seed: int, blur: float, clean_errors: int = 0, **changes) -> dict:
     """A run through evaluate and robustness, with gaussian blur at `blur` accuracy and noise at 99.7%."""
     run = entry(name, seed, errors=clean_errors, **changes)
-    moderate = {"gaussian_noise": {"value": 10.0, "accuracy": 0.997}, "gaussian_blur": {"value": 1.0, "accuracy": blur}}
-    worst = min(moderate, key=lambda k: moderate[k]["accuracy"])
-    run["data"]["metrics"]["metrics/robustness.json"] = {
-        "data": {
-            "test_images": 360,
-            "keras": {
-                "clean_accuracy": 1 - clean_errors / 360,
-                "worst_moderate_accuracy": moderate[worst]["accuracy"],
-                "worst_moderate": f"{worst} {moderate[worst]['value']:g}",
-                "moderate": moderate,
-            },
-        }
-    }
-    return run
+    return with_robustness(run, clean_errors, {"gaussian_noise": (10.0, 0.997), "gaussian_blur": (1.0, blur)})
 
 
 def show(*experiments: dict) -> list[dict]:

@@ -80,6 +80,21 @@ def entry(name: str, seed: int, strategy: str = "stratified", errors: int = 0, *
     }
 
 
+def with_robustness(run: dict, clean_errors: int, moderate: dict[str, tuple[float, float]], **worst) -> dict:
+    """`run` with the metrics/robustness.json its robustness stage writes; `moderate` maps name -> (value, accuracy)."""
+    rows = {name: {"value": value, "accuracy": accuracy} for name, (value, accuracy) in moderate.items()}
+    lowest = min(rows, key=lambda k: rows[k]["accuracy"])
+    keras = {
+        "clean_accuracy": 1 - clean_errors / 360,
+        "worst_moderate_accuracy": rows[lowest]["accuracy"],
+        "worst_moderate": f"{lowest} {rows[lowest]['value']:g}",
+        **worst,
+        "moderate": rows,
+    }
+    run["data"]["metrics"]["metrics/robustness.json"] = {"data": {"test_images": 360, "keras": keras}}
+    return run
+
+
 def show(*experiments: dict) -> list[dict]:
     workspace = entry("workspace", 0)
     listed = [{"name": e["name"], "revs": [e], "executor": {"state": e.pop("state", "success")}} for e in experiments]
