@@ -51,6 +51,8 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     backbone = reference.params.get("model") or {}
     out["normalize"] = backbone.get("normalize", "none")  # absent: a run from before the key, made without it
     out["prefilter"] = backbone.get("prefilter", 1)
+    unfreeze = (reference.params.get("finetune") or {}).get("unfreeze_from")
+    out["unfreeze_from"] = unfreeze.get(backbone.get("backbone")) if isinstance(unfreeze, dict) else unfreeze
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]
@@ -110,6 +112,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     standardised = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
     if (table.get("prefilter") or 1) > 1:
         standardised += f", a {table['prefilter']}-pixel box blur inside the model (model.prefilter)"
+    if table.get("unfreeze_from") is not None:  # absent from tables gathered before it was recorded
+        standardised += f", fine-tuned from {table['unfreeze_from']}"
     return "\n".join(parts) + (
         f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "
         f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light or 'none'}. "

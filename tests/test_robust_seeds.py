@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from steel_defect.robust_seeds import collect, markdown
@@ -47,6 +49,14 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     )
     assert "input, a 3-pixel box blur inside the model (model.prefilter)." in markdown(
         {**table, "prefilter": 3}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
+    assert "fine-tuned from" not in text  # tables gathered before the key was recorded say nothing
+
+    deeper = {"finetune": {"unfreeze_from": {"mobilenet_v2": "features.11"}}, "model": {"backbone": "mobilenet_v2"}}
+    table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper}), UP)
+    assert table["unfreeze_from"] == "features.11"  # the reference's backbone's entry of the mapping
+    assert "grayscale input, fine-tuned from features.11." in markdown(
+        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )
 
 
