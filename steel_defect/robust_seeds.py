@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from steel_defect.photometric import KEYS, label
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, same_pipeline
 from steel_defect.tables import markdown_table
 
@@ -105,9 +106,7 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         frame = pd.DataFrame(rows, columns=["perturbation (worst moderate strength)", f"{strategy} split, accuracy (%)"])
         parts.append(markdown_table(frame) + f"\n{len(result['runs'])} seed(s): {seeds}.\n")
     augment = table.get("augment") or {}
-    light = ", ".join(
-        f"{k} {augment[k]:g}" for k in ("brightness", "contrast", "gain", "noise", "specks", "blur") if augment.get(k)
-    )
+    light = label({k: augment.get(k, 0) for k in KEYS})
     identity = table["identity"]
     about_model = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
     if (table.get("prefilter") or 1) > 1:
@@ -116,7 +115,7 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         about_model += f", fine-tuned from {table['unfreeze_from']}"
     return "\n".join(parts) + (
         f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "
-        f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light or 'none'}. "
+        f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light}. "
         f"{identity.get('backbone')} ({identity.get('weights')}), {identity.get('input')} input"
         f"{about_model}. Issue 10's goals (means): "
         f"each perturbation >= {100 * goal_each:g}%, worst >= {100 * goal_worst:g}%, clean >= {100 * goal_clean:g}%. "
