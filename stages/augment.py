@@ -29,6 +29,7 @@ def main() -> None:
         noise=number(params, "augment.noise", 0.0, 255.0),
         specks=number(params, "augment.specks", 0.0, 1.0),
         blur=number(params, "augment.blur", 0.0, 10.0),
+        streak=number(params, "augment.streak", 0.0, 50.0),
     )
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)

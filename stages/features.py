@@ -14,8 +14,7 @@ from steel_defect.atomic import write_npz
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import extract, image_table
-from steel_defect.model import unfreeze_setting
-from steel_defect.params import integer, load_params
+from steel_defect.params import integer, load_params, unfreeze_setting
 
 OUT = Path("data/features.npz")
 

@@ -7,7 +7,9 @@ tests with its own generator, not with the one the model trained on. Blur is Sci
 filter with reflected edges, one sigma per image: Keras's RandomGaussianBlur draws one sigma per
 batch and pads with zeros, which darkens a border the model could learn to read. The robustness
 stage blurs with the same filter, so its Gaussian-blur rows up to `augment.blur` measure a change
-the model was shown; its motion-blur rows are the unseen check.
+the model was shown. A streak (motion blur: vibration, or the strip moving during the exposure) is
+SciPy's 1-D box filter along one axis per copy, either axis, because where the camera is mounted
+decides the direction; the robustness stage streaks horizontally only.
 """
 
 from __future__ import annotations
@@ -34,17 +36,26 @@ class Photometric:
     noise: float = 0.0  # Gaussian noise, sigma up to this many pixel levels
     specks: float = 0.0  # up to this fraction of pixels set to black or white
     blur: float = 0.0  # Gaussian blur, sigma up to this many pixels
+    streak: float = 0.0  # motion blur, a box streak up to this many pixels long along either axis
 
     def any(self) -> bool:
-        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks, self.blur))
+        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks, self.blur, self.streak))
 
 
 def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) -> np.ndarray:
-    """Blur (the lens), then gain, noise, specks (the sensor) on float pixels (n, h, w, c); one strength per image, from `rng`."""
+    """Blur and streak (the optics), then gain, noise, specks (the sensor) on float pixels (n, h, w, c).
+
+    Each image draws its own strengths from `rng`.
+    """
     n = len(x)
     if photometric.blur:
         sigmas = rng.uniform(0, photometric.blur, n)
         x = np.stack([ndimage.gaussian_filter(one, sigma=(s, s, 0), mode="reflect") for one, s in zip(x, sigmas, strict=True)])
+    if photometric.streak:
+        lengths = rng.integers(1, int(round(photometric.streak)) + 1, n)  # 1 pixel long: no streak
+        axes = rng.integers(0, 2, n)  # 0 down the columns, 1 along the rows
+        streaks = zip(x, lengths, axes, strict=True)
+        x = np.stack([ndimage.uniform_filter1d(one, int(k), axis=int(a), mode="reflect") for one, k, a in streaks])
     if photometric.gain:
         x = x * rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
     if photometric.noise:

@@ -7,7 +7,6 @@ import numpy as np
 from keras import layers
 
 from steel_defect.errors import UserError
-from steel_defect.params import get
 
 OPTIMIZERS = ["adamax", "adam", "sgd"]
 
@@ -51,17 +50,6 @@ def pooled_backbone(backbone: keras.Model) -> keras.KerasTensor:
 def assemble(backbone: keras.Model, head: keras.Model) -> keras.Model:
     """Image in, class probabilities out: what gets deployed and evaluated."""
     return keras.Model(backbone.input, head(pooled_backbone(backbone)), name=f"{backbone.name}_classifier")
-
-
-def unfreeze_setting(params: dict) -> int | str:
-    """finetune.unfreeze_from: one value, or a mapping backbone -> value so switching backbones needs no other edit."""
-    value = get(params, "finetune.unfreeze_from")
-    if isinstance(value, dict):
-        backbone = get(params, "model.backbone")
-        if backbone not in value:
-            raise UserError(f"params.yaml: 'finetune.unfreeze_from' has no entry for backbone {backbone!r}; add one")
-        value = value[backbone]
-    return value
 
 
 def unfreeze_index(backbone: keras.Model, unfreeze_from: int | str) -> int:

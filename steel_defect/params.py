@@ -157,3 +157,18 @@ def strings(params: dict, key: str) -> list[str]:
     if not (isinstance(value, list) and value and all(isinstance(v, str) and v for v in value)):
         raise UserError(f"params.yaml: '{key}' is {value!r}; expected a non-empty list of names")
     return value
+
+
+def unfreeze_setting(params: dict) -> int | str:
+    """finetune.unfreeze_from: one value, or a mapping backbone -> value so switching backbones needs no other edit.
+
+    Here, not in steel_defect.model, so that code without Keras (the robustness tables) reads the
+    setting the way the features stage does.
+    """
+    value = get(params, "finetune.unfreeze_from")
+    if isinstance(value, dict):
+        backbone = get(params, "model.backbone")
+        if backbone not in value:
+            raise UserError(f"params.yaml: 'finetune.unfreeze_from' has no entry for backbone {backbone!r}; add one")
+        value = value[backbone]
+    return value

@@ -22,7 +22,7 @@ from steel_defect.plots import plt, save
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
-KEYS = ("brightness", "contrast", "gain", "noise", "specks", "blur")  # augment.*: the photometric strengths
+KEYS = ("brightness", "contrast", "gain", "noise", "specks", "blur", "streak")  # augment.*: the photometric strengths
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 SELECT = "metrics/select.json"
 

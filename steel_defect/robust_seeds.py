@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from steel_defect.params import unfreeze_setting
 from steel_defect.photometric import KEYS, label
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, same_pipeline
 from steel_defect.tables import markdown_table
@@ -52,8 +53,8 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     backbone = reference.params.get("model") or {}
     out["normalize"] = backbone.get("normalize", "none")  # absent: a run from before the key, made without it
     out["prefilter"] = backbone.get("prefilter", 1)
-    unfreeze = (reference.params.get("finetune") or {}).get("unfreeze_from")
-    out["unfreeze_from"] = unfreeze.get(backbone.get("backbone")) if isinstance(unfreeze, dict) else unfreeze
+    # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
+    out["unfreeze_from"] = unfreeze_setting(reference.params) if "finetune" in reference.params else None
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]

@@ -63,6 +63,7 @@ PARAMS = {
         "noise": 5.0,
         "specks": 0.005,
         "blur": 0.5,
+        "streak": 3,
         "seed": 0,
     },
 }
