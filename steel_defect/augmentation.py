@@ -14,7 +14,7 @@ decides the direction; the robustness stage streaks horizontally only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -39,7 +39,7 @@ class Photometric:
     streak: float = 0.0  # motion blur, a box streak up to this many pixels long along either axis
 
     def any(self) -> bool:
-        return any((self.brightness, self.contrast, self.gain, self.noise, self.specks, self.blur, self.streak))
+        return any(astuple(self))
 
 
 def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) -> np.ndarray:

@@ -13,16 +13,18 @@ metrics as the baseline commit's, so they are never read here.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from steel_defect.augmentation import Photometric
 from steel_defect.plots import plt, save
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
-KEYS = ("brightness", "contrast", "gain", "noise", "specks", "blur", "streak")  # augment.*: the photometric strengths
+KEYS = tuple(f.name for f in fields(Photometric))  # augment.*: the photometric strengths, as the augment stage reads them
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 SELECT = "metrics/select.json"
 
