@@ -21,14 +21,14 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from stages.export import representative_paths
+from stages.export import CALIBRATION, calibration_images
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.benchmark import latency_ms
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner, read_metadata
 from steel_defect.errors import run_stage
 from steel_defect.export import DYNAMIC, convert, int8_keeping_float, int8_layer_errors
-from steel_defect.params import integer, load_params
+from steel_defect.params import choice, integer, load_params
 from steel_defect.tables import markdown_table
 
 SOURCE = Path("models/deployed/model.keras")
@@ -44,7 +44,8 @@ def main() -> None:
     metadata = read_metadata(SOURCE)
     size, channels = (int(metadata["input_size"][0]), int(metadata["input_size"][1])), int(metadata["channels"])
     spec = read_spec()
-    representative = spec.load(representative_paths(pd.read_csv("data/split.csv", keep_default_na=False), n_representative))
+    split = pd.read_csv("data/split.csv", keep_default_na=False)
+    representative = calibration_images(spec, split, n_representative, choice(params, "export.calibration", list(CALIBRATION)))
     subsets = {name: spec.load_subset(name) for name in ("val", "test")}
     model = keras.models.load_model(SOURCE)
 

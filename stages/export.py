@@ -14,21 +14,54 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.atomic import atomic_dir, write_json
-from steel_defect.dataset import read_spec
+from steel_defect.dataset import DatasetSpec, read_spec
 from steel_defect.deploy import load_runner, read_metadata
 from steel_defect.errors import UserError, run_stage
 from steel_defect.export import KINDS, convert
 from steel_defect.metrics import classification_metrics
-from steel_defect.params import choices_list, integer, load_params, number
+from steel_defect.params import choice, choices_list, integer, load_params, number
 
 SOURCE, OUT, METRICS = Path("models/deployed/model.keras"), Path("models/export"), Path("metrics/export.json")
 
 
+CALIBRATION = ("originals", "augmented")
+AUGMENTED = Path("data/augmented")
+
+
 def representative_paths(split: pd.DataFrame, n: int) -> list[str]:
     """n training images evenly spaced through the (class-sorted) split, so every class calibrates int8."""
-    train = split.loc[split["subset"] == "train", "path"].tolist()
-    picks = np.unique(np.linspace(0, len(train) - 1, min(n, len(train))).round().astype(int))
-    return [train[i] for i in picks]
+    return evenly(split.loc[split["subset"] == "train", "path"].tolist(), n)
+
+
+def evenly(paths: list[str], n: int) -> list[str]:
+    """n of `paths` evenly spaced (all of them if there are fewer): a class-sorted list gives every class its share."""
+    picks = np.unique(np.linspace(0, len(paths) - 1, min(n, len(paths))).round().astype(int))
+    return [paths[i] for i in picks]
+
+
+def calibration_paths(split: pd.DataFrame, n: int, source: str) -> tuple[list[str], Path]:
+    """n images (paths under the returned root) that calibrate int8, from `source` (export.calibration).
+
+    `originals`: training images. `augmented`: the augmented copies of training images, which
+    carry the photometric changes (noise, specks, blur), so int8's activation ranges are measured
+    on the kind of input the robustness stage feeds it, not on clean images only.
+    """
+    if source == "originals":
+        return representative_paths(split, n), Path("data/raw")
+    manifest = pd.read_csv(AUGMENTED / "manifest.csv", keep_default_na=False)
+    copies = manifest.loc[manifest["source"].isin(set(split.loc[split["subset"] == "train", "path"])), "path"].tolist()
+    if not copies:
+        raise UserError(
+            f"{AUGMENTED / 'manifest.csv'}: no augmented copies of training images; "
+            "set augment.copies above 0 or export.calibration: originals"
+        )
+    return evenly(copies, n), AUGMENTED
+
+
+def calibration_images(spec: DatasetSpec, split: pd.DataFrame, n: int, source: str) -> np.ndarray:
+    """The images of `calibration_paths`, float32 as the model takes them."""
+    paths, root = calibration_paths(split, n, source)
+    return spec.load(paths, root).astype("float32")
 
 
 def check_int8(results: dict, max_drop: float) -> None:
@@ -50,12 +83,13 @@ def main() -> None:
     if "float32" not in kinds:
         raise UserError("params.yaml: 'export.kinds' must include float32 (the reference the others are scored against)")
     n_representative = integer(params, "export.representative_images", minimum=1)
+    calibration = choice(params, "export.calibration", list(CALIBRATION))
     max_drop = number(params, "export.max_int8_drop", 0, 100)
     threads = integer(params, "export.threads", minimum=1)
     metadata = read_metadata(SOURCE)
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
-    representative = spec.load(representative_paths(split, n_representative)).astype("float32")
+    representative = calibration_images(spec, split, n_representative, calibration)
     images, y = spec.load_subset("test")
     model = keras.models.load_model(SOURCE)
     reference = model.predict(images, batch_size=32, verbose=0)
@@ -71,7 +105,13 @@ def main() -> None:
             formats[kind] = path.name
         write_json(
             tmp / "model.json",
-            {**metadata, "exported_from": str(SOURCE), "formats": formats, "representative_images": len(representative)},
+            {
+                **metadata,
+                "exported_from": str(SOURCE),
+                "formats": formats,
+                "representative_images": len(representative),
+                "calibration": calibration,
+            },
         )
         for kind in kinds:
             runner = load_runner(tmp / formats[kind], threads)

@@ -36,6 +36,28 @@ def test_runner_feeds_the_model_batch_size_images_at_a_time():
     assert runner.predict(x[:0]).shape == (0, 2)
 
 
+def test_int8_calibration_draws_training_images_or_their_augmented_copies(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    split = pd.DataFrame(
+        {"path": [f"{c}/{i}.png" for c in ("a", "b") for i in range(6)], "subset": ["train", "train", "val", "test"] * 3}
+    )
+    train = split.loc[split["subset"] == "train", "path"].tolist()
+    Path("data/augmented").mkdir(parents=True)
+    pd.DataFrame({"path": [f"{p}.aug{k}.png" for p in split["path"] for k in (0, 1)], "source": split["path"].repeat(2)}).to_csv(
+        "data/augmented/manifest.csv", index=False
+    )
+    originals, root = export.calibration_paths(split, 4, "originals")
+    assert root == Path("data/raw") and len(originals) == 4 and set(originals) <= set(train)
+    assert {p[0] for p in originals} == {"a", "b"}, "evenly spaced through the class-sorted list: every class calibrates"
+    copies, root = export.calibration_paths(split, 100, "augmented")
+    assert root == Path("data/augmented")
+    expected = sorted(f"{p}.aug{k}.png" for p in train for k in (0, 1))
+    assert sorted(copies) == expected, "copies of training images only, never of validation or test images"
+    pd.DataFrame({"path": [], "source": []}).to_csv("data/augmented/manifest.csv", index=False)
+    with pytest.raises(UserError, match="no augmented copies of training images"):
+        export.calibration_paths(split, 4, "augmented")
+
+
 @pytest.fixture
 def exported(project: Path) -> Path:
     for key, value in TINY.items():
