@@ -66,7 +66,7 @@ def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) ->
     return x
 
 
-def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: int, photometric: Photometric | None = None):
+def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: int, photometric: Photometric = Photometric()):
     """A Sequential of Keras random layers; `angle` (degrees) is fixed so rotations come from a set."""
     import keras
     from keras import layers
@@ -79,9 +79,9 @@ def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: i
         steps.append(layers.RandomShear(x_factor=shear, y_factor=shear, fill_mode="reflect", seed=seed + 2))
     if zoom:
         steps.append(layers.RandomZoom((-zoom, zoom), fill_mode="reflect", seed=seed + 3))
-    if photometric and photometric.brightness:
+    if photometric.brightness:
         steps.append(layers.RandomBrightness(photometric.brightness, value_range=(0, 255), seed=seed + 4))
-    if photometric and photometric.contrast:
+    if photometric.contrast:
         steps.append(layers.RandomContrast(photometric.contrast, value_range=(0, 255), seed=seed + 5))
     return keras.Sequential(steps or [layers.Identity()])
 
