@@ -73,6 +73,8 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
     assert scores["float32"]["max_probability_difference"] < 1e-4, "float32 LiteRT computes what Keras computes"
     assert scores["float32"]["agrees_with_keras"] == 1.0
     assert scores["int8"]["file_bytes"] < scores["float32"]["file_bytes"]
+    metadata = json.loads(Path("models/export/model.json").read_text())
+    assert metadata["calibration"] == "augmented", "the metadata says how int8 was calibrated"
     assert sorted(p.name for p in Path("models/export").glob("*.tflite")) == sorted(EXPORTED)
 
     # Somewhere else entirely: no params.yaml, no data folder. Classes and input come from the metadata alone.
