@@ -1,0 +1,105 @@
+"""int8 against Keras under the robustness stage's perturbations, per run and calibration: metrics/int8_robust.*
+
+int8 is not in the default export, so the pipeline never scores its robustness. For each run (HEAD,
+or a DVC experiment by name, e.g. one seed of a robust_seeds sweep) and each calibration, this checks
+the run out into a temporary git worktree that shares this repository's DVC cache, runs this
+checkout's export and robustness stages there with int8 on, and keeps the scores:
+
+    python -m benchmarks.int8_robust HEAD deep7-s1 deep7-s2 --calibration originals augmented
+
+About 5 minutes per run and calibration on 2 idle cores. Rows of earlier calls stay unless the same
+run and calibration is measured again. The workspace is never touched: only metrics/int8_robust.*.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from stages.export import CALIBRATION
+from steel_defect.atomic import atomic_file, write_json
+from steel_defect.errors import UserError, run_stage
+from steel_defect.int8_robust import markdown, means, row
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT, TABLE = Path("metrics/int8_robust.json"), Path("metrics/int8_robust.md")
+CODE = (
+    "import sys; sys.path.insert(0, {root!r}); from steel_defect.errors import run_stage; "
+    "from stages import export, robustness; run_stage(export.main); run_stage(robustness.main)"
+)
+
+
+def git(*args: str, cwd: Path = ROOT) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def experiment_refs(name: str) -> list[str]:
+    """The git refs of DVC experiments called `name` (refs/exps/<baseline>/<name>)."""
+    return [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").splitlines() if r.rsplit("/", 1)[-1] == name]
+
+
+def resolve(name: str) -> str:
+    """A commit: a DVC experiment's name, or HEAD or any git revision."""
+    refs = experiment_refs(name)
+    if len(refs) > 1:
+        raise UserError(f"experiment name {name!r} matches {len(refs)} experiments; pass its commit instead")
+    try:
+        return git("rev-parse", "--verify", f"{refs[0] if refs else name}^{{commit}}")
+    except subprocess.CalledProcessError:
+        raise UserError(f"{name!r} is neither a git revision nor a DVC experiment here (see `dvc exp show`)") from None
+
+
+def measure(name: str, calibration: str) -> dict:
+    """Check `name` out beside the workspace, score int8 calibrated on `calibration` there, and return the row."""
+    commit = resolve(name)
+    cache = ROOT / ".dvc" / "cache"
+    with tempfile.TemporaryDirectory(prefix="int8_robust-") as tmp:
+        work = Path(tmp) / "run"
+        git("worktree", "add", "--detach", str(work), commit)
+        try:
+            setup = (["dvc", "cache", "dir", "--local", str(cache)], ["dvc", "checkout", "fetch", "split", "augment", "select"])
+            for command in setup:
+                done = subprocess.run(command, cwd=work, capture_output=True, text=True)
+                if done.returncode:
+                    last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+                    raise UserError(f"{name}: `{' '.join(command)}` failed in its checkout ({last}); is its data in this cache?")
+            params = yaml.safe_load((work / "params.yaml").read_text())
+            params["export"].update(kinds=["float32", "float16", "int8"], max_int8_drop=100.0, calibration=calibration)
+            params["robustness"]["exported"] = "int8"
+            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+            print(f"int8_robust: {name} ({commit[:7]}), calibration {calibration}: export and robustness ...", flush=True)
+            if subprocess.run([sys.executable, "-c", CODE.format(root=str(ROOT))], cwd=work).returncode:
+                raise UserError(f"{name}, calibration {calibration}: the export or robustness stage failed (its error is above)")
+            scores = [json.loads((work / "metrics" / f).read_text()) for f in ("robustness.json", "export.json")]
+            label = name if name == commit[:7] or experiment_refs(name) else commit[:7]  # HEAD moves; a commit does not
+            return row(label, commit[:7], int(params["split"]["seed"]), calibration, *scores)
+        finally:
+            git("worktree", "remove", "--force", str(work))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="HEAD, a git revision or a DVC experiment name")
+    parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION))
+    args = parser.parse_args()
+    rows = json.loads(OUT.read_text())["runs"] if OUT.exists() else []
+    for name in args.runs:
+        for calibration in args.calibration:
+            new = measure(name, calibration)
+            rows = [r for r in rows if (r["run"], r["calibration"]) != (new["run"], calibration)] + [new]
+            print(f"int8_robust: {new['run']} {calibration}: gap {new['gap_points']:+.2f} points", flush=True)
+    command = "python -m benchmarks.int8_robust " + " ".join(dict.fromkeys(r["run"] for r in rows))
+    write_json(OUT, {"runs": rows, "means": means(rows)})
+    with atomic_file(TABLE) as tmp:
+        tmp.write_text(markdown(rows, command))
+    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    run_stage(main)

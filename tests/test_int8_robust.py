@@ -1,0 +1,47 @@
+"""The int8 robustness table: gaps per run, means per calibration, and the goal read off the mean."""
+
+from __future__ import annotations
+
+import pytest
+
+from steel_defect.int8_robust import GOAL_GAP, markdown, means, row
+
+
+def scores(keras: dict[str, float], int8: dict[str, float], clean: tuple[float, float], n: int = 360) -> dict:
+    def model(moderate: dict[str, float], clean_accuracy: float) -> dict:
+        worst = min(moderate, key=moderate.get)
+        return {
+            "clean_accuracy": clean_accuracy,
+            "worst_moderate_accuracy": moderate[worst],
+            "worst_moderate": f"{worst} 1",
+            "moderate": {p: {"value": 1.0, "accuracy": a} for p, a in moderate.items()},
+        }
+
+    return {"test_images": n, "keras": model(keras, clean[0]), "int8": model(int8, clean[1])}
+
+
+def test_a_row_measures_the_worst_moderate_gap_and_the_largest_single_gap():
+    keras, int8 = {"noise": 1.0, "specks": 0.98, "blur": 0.99}, {"noise": 0.99, "specks": 0.98, "blur": 0.97}
+    robustness = scores(keras, int8, (1.0, 359 / 360))
+    r = row("deep7-s1", "abc1234", 1, "augmented", robustness, {"representative_images": 200})
+    assert r["keras_clean_errors"] == 0 and r["int8_clean_errors"] == 1
+    assert r["gap_points"] == pytest.approx(1.0), "keras worst 98 (specks), int8 worst 97 (blur): one point"
+    assert r["largest_gap_at"] == "blur" and r["largest_gap_points"] == pytest.approx(2.0)
+    assert r["int8_worst_moderate_at"] == "blur 1"
+
+
+def test_the_goal_is_read_off_the_mean_gap_over_seeds_per_calibration():
+    good = scores({"specks": 0.98}, {"specks": 0.99}, (1.0, 1.0))  # int8 better: a negative gap
+    bad = scores({"specks": 0.99}, {"specks": 0.98}, (1.0, 1.0))
+    rows = [
+        row("a", "1", 0, "originals", good, {}),
+        row("b", "2", 1, "originals", bad, {}),
+        row("a", "1", 0, "augmented", bad, {}),
+    ]
+    m = means(rows)
+    assert m["originals"]["seeds"] == [0, 1] and m["originals"]["gap_points"] == pytest.approx(0.0)
+    assert m["augmented"]["gap_points"] == pytest.approx(1.0) and GOAL_GAP < 1.0
+    table = markdown(rows, "python -m benchmarks.int8_robust a b")
+    assert "**originals**: seeds 0, 1" in table and "(within the goal)" in table
+    assert "**augmented**: seeds 0" in table and "(outside the goal)" in table
+    assert sum(line.startswith("| ") for line in table.splitlines()) == 4, "a header and a line per run and calibration"
