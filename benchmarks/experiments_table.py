@@ -15,6 +15,7 @@ import pandas as pd
 from steel_defect.atomic import atomic_file
 from steel_defect.tables import markdown_table
 
+EVALUATE = "metrics/evaluate/metrics.json"
 PARAMS = ["data.source", "data.color", "train.class_weight", "split.val_fraction"]
 METRICS = {
     "val_images": "validation images",
@@ -28,13 +29,23 @@ METRICS = {
 }
 
 
+def metric_column(runs: pd.DataFrame, key: str) -> str:
+    """`key`'s column; DVC prefixes a metric name with its file once two metrics files share it (test_images)."""
+    for name in (key, f"{EVALUATE}:{key}"):
+        if name in runs.columns:
+            return name
+    raise SystemExit(f"error: `dvc exp show` has no column {key!r} (nor {EVALUATE}:{key}); has the metric been renamed?")
+
+
 def table(pattern: str) -> str:
     csv = subprocess.run(["dvc", "exp", "show", "-A", "--csv", "--no-pager"], capture_output=True, text=True, check=True).stdout
     runs = pd.read_csv(io.StringIO(csv), dtype=str, keep_default_na=False)
     runs = runs[runs["Experiment"].str.contains(pattern, regex=True)].drop_duplicates("Experiment").sort_values("Experiment")
     if runs.empty:
         raise SystemExit(f"error: no experiment name matches {pattern!r}; see `dvc exp show`")
-    out = runs[["Experiment", *PARAMS, *METRICS]].rename(columns=METRICS)
+    out = pd.DataFrame({"Experiment": runs["Experiment"], **{p: runs[p] for p in PARAMS}})
+    for key, title in METRICS.items():
+        out[title] = runs[metric_column(runs, key)]
     for column in ["deployed test accuracy", "fine-tuned", "head", "baseline"]:
         out[column] = out[column].map(lambda v: f"{float(v):.4f}" if v else "")
     return markdown_table(out)
