@@ -44,20 +44,24 @@ def experiment_refs(name: str) -> list[str]:
     return [r for r in git("for-each-ref", "--format=%(refname)", "refs/exps").splitlines() if r.rsplit("/", 1)[-1] == name]
 
 
-def resolve(name: str) -> str:
-    """A commit: a DVC experiment's name, or HEAD or any git revision."""
+def resolve(name: str) -> tuple[str, str]:
+    """(commit, label) of a DVC experiment's name, or of HEAD or any git revision.
+
+    The label is the experiment's name, or the short commit: HEAD moves, a commit does not.
+    """
     refs = experiment_refs(name)
     if len(refs) > 1:
         raise UserError(f"experiment name {name!r} matches {len(refs)} experiments; pass its commit instead")
     try:
-        return git("rev-parse", "--verify", f"{refs[0] if refs else name}^{{commit}}")
+        commit = git("rev-parse", "--verify", f"{refs[0] if refs else name}^{{commit}}")
     except subprocess.CalledProcessError:
         raise UserError(f"{name!r} is neither a git revision nor a DVC experiment here (see `dvc exp show`)") from None
+    return commit, name if refs else commit[:7]
 
 
 def measure(name: str, calibration: str) -> dict:
     """Check `name` out beside the workspace, score int8 calibrated on `calibration` there, and return the row."""
-    commit = resolve(name)
+    commit, label = resolve(name)
     cache = ROOT / ".dvc" / "cache"
     with tempfile.TemporaryDirectory(prefix="int8_robust-") as tmp:
         work = Path(tmp) / "run"
@@ -76,9 +80,8 @@ def measure(name: str, calibration: str) -> dict:
             print(f"int8_robust: {name} ({commit[:7]}), calibration {calibration}: export and robustness ...", flush=True)
             if subprocess.run([sys.executable, "-c", CODE.format(root=str(ROOT))], cwd=work).returncode:
                 raise UserError(f"{name}, calibration {calibration}: the export or robustness stage failed (its error is above)")
-            scores = [json.loads((work / "metrics" / f).read_text()) for f in ("robustness.json", "export.json")]
-            label = name if name == commit[:7] or experiment_refs(name) else commit[:7]  # HEAD moves; a commit does not
-            return row(label, commit[:7], int(params["split"]["seed"]), calibration, *scores)
+            robustness = json.loads((work / "metrics" / "robustness.json").read_text())
+            return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness)
         finally:
             git("worktree", "remove", "--force", str(work))
 

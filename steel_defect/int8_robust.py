@@ -15,8 +15,8 @@ from steel_defect.tables import markdown_table
 GOAL_GAP = 0.5  # points of worst moderate accuracy int8 may lose against Keras (issue 10)
 
 
-def row(run: str, commit: str, seed: int, calibration: str, robustness: dict, export: dict) -> dict:
-    """One run's int8 and Keras scores from its metrics/robustness.json (int8 scored) and metrics/export.json."""
+def row(run: str, commit: str, seed: int, calibration: str, robustness: dict) -> dict:
+    """One run's int8 and Keras scores from its metrics/robustness.json (int8 scored)."""
     keras, int8, n = robustness["keras"], robustness["int8"], robustness["test_images"]
     gaps = {p: 100 * (keras["moderate"][p]["accuracy"] - int8["moderate"][p]["accuracy"]) for p in keras["moderate"]}
     largest = max(gaps, key=lambda p: (gaps[p], p))
@@ -26,7 +26,6 @@ def row(run: str, commit: str, seed: int, calibration: str, robustness: dict, ex
         "seed": seed,
         "calibration": calibration,
         "test_images": n,
-        "representative_images": export.get("representative_images"),
         "keras_clean_errors": round(n * (1 - keras["clean_accuracy"])),
         "int8_clean_errors": round(n * (1 - int8["clean_accuracy"])),
         "keras_worst_moderate": keras["worst_moderate_accuracy"],

@@ -23,7 +23,7 @@ def scores(keras: dict[str, float], int8: dict[str, float], clean: tuple[float, 
 def test_a_row_measures_the_worst_moderate_gap_and_the_largest_single_gap():
     keras, int8 = {"noise": 1.0, "specks": 0.98, "blur": 0.99}, {"noise": 0.99, "specks": 0.98, "blur": 0.97}
     robustness = scores(keras, int8, (1.0, 359 / 360))
-    r = row("deep7-s1", "abc1234", 1, "augmented", robustness, {"representative_images": 200})
+    r = row("deep7-s1", "abc1234", 1, "augmented", robustness)
     assert r["keras_clean_errors"] == 0 and r["int8_clean_errors"] == 1
     assert r["gap_points"] == pytest.approx(1.0), "keras worst 98 (specks), int8 worst 97 (blur): one point"
     assert r["largest_gap_at"] == "blur" and r["largest_gap_points"] == pytest.approx(2.0)
@@ -34,9 +34,9 @@ def test_the_goal_is_read_off_the_mean_gap_over_seeds_per_calibration():
     good = scores({"specks": 0.98}, {"specks": 0.99}, (1.0, 1.0))  # int8 better: a negative gap
     bad = scores({"specks": 0.99}, {"specks": 0.98}, (1.0, 1.0))
     rows = [
-        row("a", "1", 0, "originals", good, {}),
-        row("b", "2", 1, "originals", bad, {}),
-        row("a", "1", 0, "augmented", bad, {}),
+        row("a", "1", 0, "originals", good),
+        row("b", "2", 1, "originals", bad),
+        row("a", "1", 0, "augmented", bad),
     ]
     m = means(rows)
     assert m["originals"]["seeds"] == [0, 1] and m["originals"]["gap_points"] == pytest.approx(0.0)
