@@ -28,11 +28,6 @@ CALIBRATION = ("originals", "augmented")
 AUGMENTED = Path("data/augmented")
 
 
-def representative_paths(split: pd.DataFrame, n: int) -> list[str]:
-    """n training images evenly spaced through the (class-sorted) split, so every class calibrates int8."""
-    return evenly(split.loc[split["subset"] == "train", "path"].tolist(), n)
-
-
 def evenly(paths: list[str], n: int) -> list[str]:
     """n of `paths` evenly spaced (all of them if there are fewer): a class-sorted list gives every class its share."""
     picks = np.unique(np.linspace(0, len(paths) - 1, min(n, len(paths))).round().astype(int))
@@ -46,10 +41,11 @@ def calibration_paths(split: pd.DataFrame, n: int, source: str) -> tuple[list[st
     carry the photometric changes (noise, specks, blur), so int8's activation ranges are measured
     on the kind of input the robustness stage feeds it, not on clean images only.
     """
+    train = split.loc[split["subset"] == "train", "path"].tolist()
     if source == "originals":
-        return representative_paths(split, n), Path("data/raw")
+        return evenly(train, n), Path("data/raw")
     manifest = pd.read_csv(AUGMENTED / "manifest.csv", keep_default_na=False)
-    copies = manifest.loc[manifest["source"].isin(set(split.loc[split["subset"] == "train", "path"])), "path"].tolist()
+    copies = manifest.loc[manifest["source"].isin(set(train)), "path"].tolist()
     if not copies:
         raise UserError(
             f"{AUGMENTED / 'manifest.csv'}: no augmented copies of training images; "
