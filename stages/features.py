@@ -1,7 +1,9 @@
 """Stage features: run the frozen backbone once over every image and augmented copy, and cache the results.
 
-The cache also records where fine-tuning starts (the cut, from finetune.unfreeze_from), so that
-decision is made here once and fine_tune reads it rather than working it out again.
+The cache also records where fine-tuning starts (the cut, from finetune.unfreeze_from) and what its
+early stopping watches (finetune.validation: the validation originals, or those and the same images
+under finetune.validation_perturbations), so those decisions are made here once and fine_tune reads
+them rather than working them out again.
 """
 
 import json
@@ -13,8 +15,11 @@ import keras
 from steel_defect.atomic import write_npz
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
-from steel_defect.features import extract, image_table
-from steel_defect.params import integer, load_params, unfreeze_setting
+from steel_defect.features import extract, image_table, with_perturbed_validation
+from steel_defect.params import choice, integer, load_params, unfreeze_setting
+from steel_defect.perturb import perturbation_table
+
+VALIDATION = ["clean", "perturbed"]
 
 OUT = Path("data/features.npz")
 
@@ -24,13 +29,18 @@ def main() -> None:
     start = time.time()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     table = image_table("data/split.csv", "data/augmented", "data/raw")
-    arrays = extract(backbone, unfreeze_setting(params), table, read_spec(), integer(params, "features.batch_size", minimum=1))
+    family = perturbation_table(params, "finetune.validation_perturbations")  # read (and checked) either way
+    if choice(params, "finetune.validation", VALIDATION) == "perturbed":
+        table = with_perturbed_validation(table, family)
+    batch_size, seed = integer(params, "features.batch_size", minimum=1), integer(params, "augment.seed", minimum=0)
+    arrays = extract(backbone, unfreeze_setting(params), table, read_spec(), batch_size, seed=seed)
     write_npz(
         OUT,
         {
             "path": table["path"].to_numpy(str),
             "class": table["class"].to_numpy(str),
             "subset": table["subset"].to_numpy(str),
+            **({"perturbation": table["perturbation"].to_numpy(str)} if "perturbation" in table else {}),
             **arrays,
         },
     )

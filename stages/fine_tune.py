@@ -2,7 +2,10 @@
 
 Frozen layers never change, so their output (the 'cut', chosen by the features stage and named in
 its cache) was computed once; only the layers after it run here, with BatchNorm kept in inference
-mode. Writes models/fine_tuned.keras (image in, probabilities out), one candidate for select.
+mode. Early stopping watches the loss on every validation row of the cache: the originals, and with
+finetune.validation: perturbed also their perturbed copies (on clean validation images the loss is
+near 0.001 after a few epochs, so it tells little about which epoch reads the line's images best).
+Writes models/fine_tuned.keras (image in, probabilities out), one candidate for select.
 """
 
 import math
@@ -13,7 +16,7 @@ import keras
 from steel_defect.atomic import save_model
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
-from steel_defect.features import load_features
+from steel_defect.features import PERTURBED, load_features
 from steel_defect.model import OPTIMIZERS, assemble, compile_fine_tuning, tensors_named, trainable_part
 from steel_defect.params import choice, integer, load_params, number
 from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, fit, rows_of, seed_everything
@@ -29,7 +32,8 @@ def main() -> None:
     names = [str(n) for n in arrays["cut_names"]]
     part = trainable_part(classifier, tensors_named(classifier, names))
     rows = rows_of(table, read_spec())
-    y, train, val = rows.y, rows.train, rows.val
+    perturbed = (table["subset"] == PERTURBED).to_numpy()  # present when the cache was made with finetune.validation: perturbed
+    y, train, val = rows.y, rows.train, rows.val | perturbed
     cuts = [arrays[f"cut_{i}"] for i in range(len(names))]
     x_train, x_val = [c[train] for c in cuts], [c[val] for c in cuts]
     if len(cuts) == 1:  # a single-input model wants the array itself
@@ -44,7 +48,10 @@ def main() -> None:
     )
     trainable = sum(w.numpy().size for w in part.trainable_weights)
     print(f"fine_tune: {len(part.layers)} layers after the cut ({', '.join(names)}), {trainable:,} trainable weights")
-    print(f"fine_tune: {train.sum()} training rows (originals + augmented), {val.sum()} validation images")
+    copies = ""
+    if perturbed.any():
+        copies = f" and {perturbed.sum()} perturbed copies ({table.loc[perturbed, 'perturbation'].nunique()} settings)"
+    print(f"fine_tune: {train.sum()} training rows (originals + augmented), {rows.val.sum()} validation images{copies}")
     fit(
         part,
         x_train,

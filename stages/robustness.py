@@ -22,7 +22,7 @@ from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import UserError, run_stage
 from steel_defect.params import get, integer, load_params
-from steel_defect.perturb import PERTURBATIONS, perturb, strength
+from steel_defect.perturb import perturb, perturbation_table, strength
 from steel_defect.robustness import contact_sheet, curves_figure, markdown, settings, summarise
 
 DEPLOYED, EXPORT = Path("models/deployed/model.keras"), Path("models/export")
@@ -31,17 +31,10 @@ OUT, TABLE, PLOT = Path("metrics/robustness.json"), Path("metrics/robustness.md"
 
 def perturbation_params(params: dict) -> tuple[dict[str, list[float]], dict[str, float]]:
     """robustness.perturbations (name -> strengths) and robustness.moderate (name -> bound), checked."""
-    table, bounds = get(params, "robustness.perturbations"), get(params, "robustness.moderate")
-    if not isinstance(table, dict) or not table:
-        raise UserError("params.yaml: 'robustness.perturbations' must map perturbation names to lists of values")
-    for name, values in table.items():
-        if name not in PERTURBATIONS:
-            raise UserError(f"params.yaml: 'robustness.perturbations.{name}' is unknown; choose from {', '.join(PERTURBATIONS)}")
-        if not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
-            raise UserError(f"params.yaml: 'robustness.perturbations.{name}' is {values!r}; expected a list of numbers")
+    table, bounds = perturbation_table(params, "robustness.perturbations"), get(params, "robustness.moderate")
     if not isinstance(bounds, dict) or set(bounds) != set(table) or not all(isinstance(v, (int, float)) for v in bounds.values()):
         raise UserError("params.yaml: 'robustness.moderate' must give a number (largest moderate strength) for each perturbation")
-    return {k: [float(v) for v in vs] for k, vs in table.items()}, {k: float(v) for k, v in bounds.items()}
+    return table, {k: float(v) for k, v in bounds.items()}
 
 
 def main() -> None:

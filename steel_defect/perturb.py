@@ -16,6 +16,9 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from steel_defect.errors import UserError
+from steel_defect.params import get
+
 # The value at which each perturbation is the identity; strength is the distance from it.
 NEUTRAL = {
     "gaussian_noise": 0.0,  # sigma, in pixel levels (0..255)
@@ -132,3 +135,16 @@ def perturb(images: np.ndarray, name: str, value: float, seed: int = 0) -> np.nd
 def strength(name: str, value: float) -> float:
     """How far `value` is from the identity, in the perturbation's own unit (for the moderate bounds)."""
     return abs(float(value) - NEUTRAL[name])
+
+
+def perturbation_table(params: dict, key: str) -> dict[str, list[float]]:
+    """params[key] (perturbation name -> list of strengths), checked; the robustness stage's and validation's family."""
+    table = get(params, key)
+    if not isinstance(table, dict) or not table:
+        raise UserError(f"params.yaml: '{key}' must map perturbation names to lists of values")
+    for name, values in table.items():
+        if name not in PERTURBATIONS:
+            raise UserError(f"params.yaml: '{key}.{name}' is unknown; choose from {', '.join(PERTURBATIONS)}")
+        if not isinstance(values, list) or not values or not all(isinstance(v, (int, float)) for v in values):
+            raise UserError(f"params.yaml: '{key}.{name}' is {values!r}; expected a list of numbers")
+    return {k: [float(v) for v in vs] for k, vs in table.items()}

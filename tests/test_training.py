@@ -38,6 +38,7 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     cached = np.load("data/features.npz")
     assert sum(rows_through_backbone) == len(cached["path"]), "the backbone runs exactly once per image and copy"
     assert set(cached["subset"]) == {"train", "val", "test", "augmented"}
+    assert "perturbation" not in cached.files, "clean validation (the default) leaves the cache as it was"
     assert cached["pooled"].shape == (len(cached["path"]), 1280)
 
     monkeypatch.setattr(keras.Model, "predict", predict)
@@ -97,6 +98,37 @@ def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):
     )
 
 
+def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
+    """finetune.validation: perturbed caches every validation image under each setting, seeded, and fine_tune validates on all."""
+    set_param(data_ready, "finetune.validation", "perturbed")
+    weights.main()
+    features.main()
+    cached = np.load("data/features.npz")
+    subset, perturbation = cached["subset"], cached["perturbation"]
+    val = subset == "val"
+    settings = ["salt_pepper 0.01", "motion_blur 5", "brightness -0.2", "brightness 0.2"]
+    assert sorted(set(perturbation[subset == "val_perturbed"])) == sorted(settings)
+    assert set(perturbation[subset != "val_perturbed"]) == {""}
+    for setting in settings:
+        rows = (subset == "val_perturbed") & (perturbation == setting)
+        assert list(cached["path"][rows]) == list(cached["path"][val]), "the same validation originals, in order"
+        assert not np.array_equal(cached["pooled"][rows], cached["pooled"][val]), f"{setting} changed nothing"
+    first = cached["pooled"]
+    features.main()
+    np.testing.assert_array_equal(np.load("data/features.npz")["pooled"], first)  # seeded: a rerun matches
+
+    watched = []
+    real_fit = fine_tune.fit
+    monkeypatch.setattr(
+        fine_tune,
+        "fit",
+        lambda part, x, y, x_val, y_val, *a, **kw: watched.append(len(y_val)) or real_fit(part, x, y, x_val, y_val, *a, **kw),
+    )
+    train_head.main()
+    fine_tune.main()
+    assert watched == [val.sum() * (1 + len(settings))]
+
+
 def test_model_from_the_cut_matches_head_on_cached_features(data_ready: Path):
     """Training from cached cut activations is only valid if that path computes what the full model does."""
     weights.main()
@@ -146,6 +178,20 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
         ("finetune.unfreeze_from", "no_such_layer", [weights], features, r"'finetune.unfreeze_from' is 'no_such_layer'"),
         ("finetune.unfreeze_from", {"nasnet_mobile": "x"}, [weights], features, r"no entry for backbone 'mobilenet_v2'"),
         ("optimizer", "rmsprop", [weights, features, train_head], fine_tune, r"'optimizer' is 'rmsprop'; choose one of"),
+        (
+            "finetune.validation",
+            "noisy",
+            [weights],
+            features,
+            r"'finetune.validation' is 'noisy'; choose one of clean, perturbed",
+        ),
+        (
+            "finetune.validation_perturbations",
+            {"dust": [1]},
+            [weights],
+            features,
+            r"'finetune.validation_perturbations.dust' is unknown",
+        ),
     ],
 )
 def test_bad_model_params_are_named(data_ready: Path, key, value, before, stage, message):
