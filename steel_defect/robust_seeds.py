@@ -55,6 +55,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     out["prefilter"] = backbone.get("prefilter", 1)
     # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
     out["unfreeze_from"] = unfreeze_setting(reference.params) if "finetune" in reference.params else None
+    out["validation"] = (reference.params.get("finetune") or {}).get("validation", "clean")  # absent: before the key
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]
@@ -114,6 +115,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         about_model += f", a {table['prefilter']}-pixel box blur inside the model (model.prefilter)"
     if table.get("unfreeze_from") is not None:  # absent from tables gathered before it was recorded
         about_model += f", fine-tuned from {table['unfreeze_from']}"
+    if table.get("validation") == "perturbed":
+        about_model += ", early stopping on perturbed validation images too (finetune.validation)"
     return "\n".join(parts) + (
         f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "
         f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light}. "

@@ -59,6 +59,12 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
         table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )
 
+    watched = {"finetune": {**deeper["finetune"], "validation": "perturbed"}}
+    table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper, **watched}), UP)
+    assert "fine-tuned from features.11, early stopping on perturbed validation images too (finetune.validation)." in markdown(
+        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
+
 
 def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
     runs = runs_from_exp_show(show(robust("again", 0, 0.97, clean_errors=2)))
