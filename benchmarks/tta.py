@@ -38,16 +38,20 @@ def main() -> None:
     perturbations, moderate = perturbation_params(params)
     images, y = read_spec().load_subset("test")
     predict = load_runner(args.model, threads, integer(params, "robustness.batch_size", minimum=1)).predict
-    todo = [(None, 0.0)] + [(n, v) for n, v in settings(perturbations) if strength(n, v) <= moderate[n] + 1e-9]
+
+    def accuracy(x: np.ndarray) -> dict[str, float]:
+        return scheme_accuracy({v: predict(np.ascontiguousarray(view(x))) for v, view in VIEWS.items()}, y)
+
+    clean = accuracy(images)
     rows = []
-    for name, value in todo:
-        x = images if name is None else perturb(images, name, value, seed)
-        scores = scheme_accuracy({v: predict(np.ascontiguousarray(view(x))) for v, view in VIEWS.items()}, y)
+    for name, value in [(n, v) for n, v in settings(perturbations) if strength(n, v) <= moderate[n] + 1e-9]:
+        scores = accuracy(perturb(images, name, value, seed))
         rows.append({"perturbation": name, "value": value, **scores})
-        label = "clean" if name is None else f"{name} {value:g}"
-        print(f"tta: {label}: " + ", ".join(f"{s} {100 * a:.2f}" for s, a in scores.items()), file=sys.stderr, flush=True)
-    summary = summarise(rows)
-    write_json(OUT, {"model": args.model, "test_images": len(y), "seed": seed, "summary": summary, "settings": rows})
+        print(
+            f"tta: {name} {value:g}: " + ", ".join(f"{s} {100 * a:.2f}" for s, a in scores.items()), file=sys.stderr, flush=True
+        )
+    summary = summarise(clean, rows, moderate)
+    write_json(OUT, {"model": args.model, "test_images": len(y), "seed": seed, "schemes": summary})
     command = "python -m benchmarks.tta" + ("" if args.model == parser.get_default("model") else f" --model {args.model}")
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(summary, len(y), args.model, command))

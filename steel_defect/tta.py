@@ -12,6 +12,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from steel_defect.perturb import strength
+from steel_defect.robustness import summarise as summarise_model
 from steel_defect.tables import markdown_table
 
 # (n, h, w, c) -> the same images seen another way; square images keep their shape under all eight
@@ -41,23 +43,27 @@ def scheme_accuracy(probabilities: dict[str, np.ndarray], y: np.ndarray) -> dict
     }
 
 
-def summarise(rows: list[dict]) -> dict[str, dict]:
-    """Per scheme: clean accuracy, the worst perturbation, and each perturbation's worst moderate score."""
-    out = {}
-    for scheme in SCHEMES:
-        clean = next(r[scheme] for r in rows if r["perturbation"] is None)
-        per: dict[str, float] = {}
-        for r in rows:
-            if r["perturbation"] is not None:
-                per[r["perturbation"]] = min(per.get(r["perturbation"], 1.0), r[scheme])
-        worst = min(per, key=lambda p: (per[p], p)) if per else None
-        out[scheme] = {
-            "clean_accuracy": clean,
-            "worst_moderate_accuracy": per[worst] if worst else clean,
-            "worst_moderate": worst,
-            "moderate": per,
-        }
-    return out
+def summarise(clean: dict[str, float], rows: list[dict], moderate: dict[str, float]) -> dict[str, dict]:
+    """Per scheme, the robustness stage's summary of its scores (steel_defect.robustness.summarise).
+
+    `clean` maps scheme -> clean accuracy; each row is a setting (perturbation, value) with a score per scheme.
+    """
+    return {
+        scheme: summarise_model(
+            clean[scheme],
+            [
+                {
+                    "perturbation": r["perturbation"],
+                    "value": r["value"],
+                    "strength": strength(r["perturbation"], r["value"]),
+                    "accuracy": r[scheme],
+                }
+                for r in rows
+            ],
+            moderate,
+        )
+        for scheme in SCHEMES
+    }
 
 
 def markdown(summary: dict[str, dict], test_images: int, model: str, command: str) -> str:
@@ -66,7 +72,7 @@ def markdown(summary: dict[str, dict], test_images: int, model: str, command: st
     rows = [
         {
             "perturbation (worst moderate strength)": p.replace("_", " "),
-            **{s: f"{100 * r['moderate'][p]:.2f}" for s, r in summary.items()},
+            **{s: f"{100 * r['moderate'][p]['accuracy']:.2f}" for s, r in summary.items()},
         }
         for p in perturbations
     ]

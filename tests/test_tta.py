@@ -26,13 +26,15 @@ def test_schemes_average_probabilities_before_the_argmax():
 
 def test_summary_keeps_each_perturbations_worst_and_the_table_shows_it():
     rows = [
-        {"perturbation": None, "value": 0.0, **dict.fromkeys(SCHEMES, 1.0)},
         {"perturbation": "salt_pepper", "value": 0.002, **dict.fromkeys(SCHEMES, 0.99)},
         {"perturbation": "salt_pepper", "value": 0.01, **dict.fromkeys(SCHEMES, 0.98), "none": 0.97},
         {"perturbation": "flip", "value": 1.0, **dict.fromkeys(SCHEMES, 1.0)},
     ]
-    summary = summarise(rows)
-    assert summary["none"]["worst_moderate"] == "salt_pepper" and summary["none"]["worst_moderate_accuracy"] == 0.97
-    assert summary["flips (4 views)"]["moderate"] == {"salt_pepper": 0.98, "flip": 1.0}
+    summary = summarise(dict.fromkeys(SCHEMES, 1.0), rows, {"salt_pepper": 0.01, "flip": 2})
+    assert summary["none"]["worst_moderate"] == "salt_pepper 0.01" and summary["none"]["worst_moderate_accuracy"] == 0.97
+    assert summary["flips (4 views)"]["moderate"] == {
+        "salt_pepper": {"value": 0.01, "accuracy": 0.98},
+        "flip": {"value": 1.0, "accuracy": 1.0},
+    }
     text = markdown(summary, 360, "m.tflite", "python -m benchmarks.tta")
     assert "| salt pepper | 97.00 | 98.00 | 98.00 | 98.00 |" in text and "| clean | 100.00 |" in text
