@@ -56,6 +56,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
     out["unfreeze_from"] = unfreeze_setting(reference.params) if "finetune" in reference.params else None
     out["validation"] = (reference.params.get("finetune") or {}).get("validation", "clean")  # absent: before the key
+    out["ema"] = (reference.params.get("finetune") or {}).get("ema", 0)
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]
@@ -117,6 +118,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         about_model += f", fine-tuned from {table['unfreeze_from']}"
     if table.get("validation") == "perturbed":
         about_model += ", early stopping on perturbed validation images too (finetune.validation)"
+    if table.get("ema"):
+        about_model += f", the moving average of the weights kept (finetune.ema {table['ema']:g})"
     return "\n".join(parts) + (
         f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "
         f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light}. "

@@ -154,6 +154,7 @@ TINY = {
         "lr_decay": 0.9,
         "patience": 2,
         "min_delta": 0.0,
+        "ema": 0,
         "validation": "clean",
         "validation_perturbations": {"salt_pepper": [0.01], "motion_blur": [5], "brightness": [-0.2, 0.2]},
     },

@@ -64,6 +64,13 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     assert "fine-tuned from features.11, early stopping on perturbed validation images too (finetune.validation)." in markdown(
         table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )
+    assert "moving average" not in markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+
+    averaged = {"finetune": {**deeper["finetune"], "ema": 0.998}}
+    table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper, **averaged}), UP)
+    assert "fine-tuned from features.11, the moving average of the weights kept (finetune.ema 0.998)." in markdown(
+        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
 
 
 def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
