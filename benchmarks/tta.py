@@ -22,8 +22,8 @@ from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import run_stage
 from steel_defect.params import integer, load_params
-from steel_defect.perturb import perturb, strength
-from steel_defect.robustness import settings
+from steel_defect.perturb import perturb
+from steel_defect.robustness import is_moderate, settings
 from steel_defect.tta import VIEWS, markdown, scheme_accuracy, summarise
 
 OUT, TABLE = "metrics/tta.json", "metrics/tta.md"
@@ -44,7 +44,7 @@ def main() -> None:
 
     clean = accuracy(images)
     rows = []
-    for name, value in [(n, v) for n, v in settings(perturbations) if strength(n, v) <= moderate[n] + 1e-9]:
+    for name, value in [(n, v) for n, v in settings(perturbations) if is_moderate(n, v, moderate)]:
         scores = accuracy(perturb(images, name, value, seed))
         rows.append({"perturbation": name, "value": value, **scores})
         print(

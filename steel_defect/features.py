@@ -40,8 +40,19 @@ def with_perturbed_validation(table: pd.DataFrame, perturbations: dict[str, list
     are such rows, so a cache without perturbed validation is the same file as before it existed.
     """
     val = table[table["subset"] == "val"]
-    parts = [val.assign(subset=PERTURBED, perturbation=f"{n} {v:g}") for n, values in perturbations.items() for v in values]
+    labels = [setting_label(name, v) for name, values in perturbations.items() for v in values]
+    parts = [val.assign(subset=PERTURBED, perturbation=label) for label in labels]
     return pd.concat([table.assign(perturbation=""), *parts], ignore_index=True) if parts else table
+
+
+def setting_label(name: str, value: float) -> str:
+    """'name value', the value as repr writes a float: `parse_setting` reads back exactly what was asked for."""
+    return f"{name} {float(value)!r}"
+
+
+def parse_setting(label: str) -> tuple[str, float]:
+    name, value = label.rsplit(" ", 1)
+    return name, float(value)
 
 
 def extract(
@@ -67,8 +78,7 @@ def extract(
         images = spec.load([str(Path(root) / path) for root, path in zip(rows["root"], rows["path"], strict=True)], root=".")
         images = images.astype("float32")
         if setting:
-            name, value = setting.rsplit(" ", 1)
-            images = perturb(images, name, float(value), seed)
+            images = perturb(images, *parse_setting(setting), seed)
         outputs.append([np.asarray(o) for o in extractor.predict(images, batch_size=batch_size, verbose=0)])
         print(f"features: {stop}/{len(table)} images through the frozen backbone {setting}".rstrip(), flush=True)
     merged = [np.concatenate(parts) for parts in zip(*outputs, strict=True)]

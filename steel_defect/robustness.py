@@ -17,12 +17,17 @@ def settings(perturbations: dict[str, list[float]]) -> list[tuple[str, float]]:
     return [(name, float(v)) for name, values in perturbations.items() for v in values if strength(name, v) > 0]
 
 
+def is_moderate(name: str, value: float, moderate: dict[str, float]) -> bool:
+    """Whether a setting is within its perturbation's moderate bound (robustness.moderate), allowing for float rounding."""
+    return strength(name, value) <= moderate[name] + 1e-9
+
+
 def summarise(clean: float, rows: list[dict], moderate: dict[str, float]) -> dict:
     """For one model: clean accuracy, the worst moderate setting, the worst setting, and each perturbation's worst moderate one.
 
     A row is moderate when its strength is within that perturbation's bound in `moderate`.
     """
-    marked = [{**r, "moderate": r["strength"] <= moderate[r["perturbation"]] + 1e-9} for r in rows]
+    marked = [{**r, "moderate": is_moderate(r["perturbation"], r["value"], moderate)} for r in rows]
     mild = [r for r in marked if r["moderate"]]
     per = {}
     for r in mild:

@@ -5,10 +5,12 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect.errors import UserError
+from steel_defect.features import PERTURBED, parse_setting, with_perturbed_validation
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from tests.conftest import TINY, set_param
 
@@ -106,7 +108,7 @@ def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(data_ready
     cached = np.load("data/features.npz")
     subset, perturbation = cached["subset"], cached["perturbation"]
     val = subset == "val"
-    settings = ["salt_pepper 0.01", "motion_blur 5", "brightness -0.2", "brightness 0.2"]
+    settings = ["salt_pepper 0.01", "motion_blur 5.0", "brightness -0.2", "brightness 0.2"]
     assert sorted(set(perturbation[subset == "val_perturbed"])) == sorted(settings)
     assert set(perturbation[subset != "val_perturbed"]) == {""}
     for setting in settings:
@@ -154,6 +156,14 @@ def test_fine_tune_with_ema_keeps_the_moving_average_it_validated(data_ready: Pa
         saved[ema] = keras.models.load_model("models/fine_tuned.keras").get_layer("features.17.conv.2").get_weights()
         assert seen["kept_val_loss"] == pytest.approx(seen["best_val_loss"], rel=1e-5), f"ema {ema}: not the validated weights"
     assert any(not np.array_equal(a, b) for a, b in zip(saved[0], saved[0.9], strict=True)), "ema changed nothing"
+
+
+def test_a_perturbed_validation_setting_reads_back_exactly():
+    table = pd.DataFrame({"subset": ["train", "val"], "path": ["a.png", "b.png"]})
+    out = with_perturbed_validation(table, {"salt_pepper": [0.0123456789012], "motion_blur": [5]})
+    labels = list(out.loc[out["subset"] == PERTURBED, "perturbation"])
+    assert [parse_setting(label) for label in labels] == [("salt_pepper", 0.0123456789012), ("motion_blur", 5.0)]
+    assert list(out.loc[out["subset"] == PERTURBED, "path"]) == ["b.png", "b.png"], "validation rows only"
 
 
 def test_model_from_the_cut_matches_head_on_cached_features(data_ready: Path):
