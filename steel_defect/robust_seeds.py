@@ -55,8 +55,9 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
     out["prefilter"] = backbone.get("prefilter", 1)
     # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
     out["unfreeze_from"] = unfreeze_setting(reference.params) if "finetune" in reference.params else None
-    out["validation"] = (reference.params.get("finetune") or {}).get("validation", "clean")  # absent: before the key
-    out["ema"] = (reference.params.get("finetune") or {}).get("ema", 0)
+    finetune = reference.params.get("finetune") or {}
+    out["validation"] = finetune.get("validation", "clean")  # absent: a run from before the key
+    out["ema"] = finetune.get("ema", 0)
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]
