@@ -1,8 +1,11 @@
 """What a perturbation breaks: error pairs counted and the perturbations below the goal picked from robustness.json."""
 
 import numpy as np
+import pytest
 
-from steel_defect.robust_errors import below_goal, confusions, markdown
+from steel_defect.errors import UserError
+from steel_defect.perturb import perturb, perturb_chain
+from steel_defect.robust_errors import below_goal, confusions, error_table, markdown
 
 
 def test_confusions_count_true_predicted_pairs_most_frequent_first():
@@ -30,3 +33,27 @@ def test_below_goal_worst_first_and_the_table():
     row = {"perturbation": "gaussian_blur", "value": 1.0, "errors": 2, "confusions": [("scale", "crazing", 2)]}
     text = markdown([row], 100, 0.99, "python -m benchmarks.robust_errors")
     assert "| gaussian_blur 1 | 2 (98.0%) | scale -> crazing (2) |" in text and "below 99%" in text
+
+
+def test_a_chain_applies_its_steps_in_turn_as_the_robustness_stage_draws_them():
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (3, 12, 12, 1)).astype(np.float32)
+    streak = perturb(images, "motion_blur", 5.0, 7)
+    assert np.array_equal(perturb_chain(images, "motion_blur 5.0", 7), streak)
+    assert np.array_equal(perturb_chain(images, "motion_blur 5 + gaussian_noise 3", 7), perturb(streak, "gaussian_noise", 3.0, 7))
+    vertical = perturb_chain(images, "transpose + motion_blur 5 + transpose", 7)
+    assert np.array_equal(vertical, np.swapaxes(perturb(np.swapaxes(images, 1, 2), "motion_blur", 5.0, 7), 1, 2))
+    assert not np.array_equal(vertical, streak)  # the other direction
+
+
+@pytest.mark.parametrize("chain", ["motion_blur", "wobble 3", "motion_blur 5 + gaussian_noise x"])
+def test_a_mistyped_chain_names_the_step(chain):
+    with pytest.raises(UserError, match="step '"):
+        perturb_chain(np.zeros((1, 4, 4, 1), np.float32), chain)
+
+
+def test_the_error_table_labels_each_row():
+    rows = [{"label": "motion_blur 5.0 + gaussian_noise 3.0", "errors": 3, "confusions": [("crazing", "scale", 3)]}]
+    text = error_table(rows, 300, "perturbations, in turn")
+    assert "| perturbations, in turn |" in text
+    assert "| motion_blur 5.0 + gaussian_noise 3.0 | 3 (99.0%) | crazing -> scale (3) |" in text

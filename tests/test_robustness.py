@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks import compound
 from stages import augment, export, features, fetch, fine_tune, robustness, select, split, train_head, weights
 from steel_defect.errors import UserError
 from steel_defect.perturb import NEUTRAL, PERTURBATIONS, perturb
@@ -101,6 +102,15 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     assert "| gaussian noise | 10: " in table and "20*: " in table, "strengths beyond the moderate bound are starred"
     for path in ("plots/robustness.csv", "plots/robustness.png", "plots/robustness_examples.png"):
         assert Path(path).stat().st_size > 0, path
+
+    compound.main(["motion_blur 5.0", "transpose + motion_blur 5.0 + transpose"])
+    chains = json.loads(Path("metrics/compound.json").read_text())["chains"]
+    assert [c["label"] for c in chains] == ["clean", "motion_blur 5.0", "transpose + motion_blur 5.0 + transpose"]
+    streak = next(r for r in keras["settings"] if r["perturbation"] == "motion_blur" and r["value"] == 5)
+    n = results["test_images"]
+    assert chains[0]["errors"] == round(n * (1 - keras["clean_accuracy"])), "the benchmark reads what the stage read"
+    assert chains[1]["errors"] == round(n * (1 - streak["accuracy"])), "one step draws as the stage does"
+    assert "| transpose + motion_blur 5.0 + transpose |" in Path("metrics/compound.md").read_text()
 
     set_param(project, "robustness.exported", "int8")
     with pytest.raises(UserError, match="'robustness.exported' is 'int8'; export wrote float32, float16"):
