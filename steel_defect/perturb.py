@@ -147,12 +147,15 @@ def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
             continue
         name, _, value = step.rpartition(" ")
         try:
-            x = perturb(x, name, float(value), seed)
+            amount = float(value)
         except ValueError:
+            amount = None
+        if name not in PERTURBATIONS or amount is None:
             raise UserError(
                 f"perturbation chain {chain!r}: step {step!r} is not 'name value' with a name of "
                 f"{', '.join(PERTURBATIONS)}, or 'transpose'"
-            ) from None
+            )
+        x = perturb(x, name, amount, seed)
     return x
 
 
