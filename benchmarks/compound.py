@@ -4,7 +4,7 @@
     python -m benchmarks.compound --name deep7-s2    # -> metrics/compound-deep7-s2.* (in a checkout of that experiment)
     python -m benchmarks.compound "gaussian_blur 1 + gaussian_noise 5" "transpose + motion_blur 3 + transpose"
 
-Each chain is perturbed as steel_defect.perturb.perturb_chain says: its steps in turn, each drawing
+Each chain is perturbed as steel_defect.robust_errors.perturb_chain says: its steps in turn, each drawing
 the robustness stage's noise for that setting (robustness.seed). About 10 s per chain on 2 cores.
 The defaults ask why a 5-pixel streak confuses crazing with rolled-in scale: does noise or specks
 on top of the streak put the lost texture back, and does the streak's direction matter?
@@ -21,8 +21,7 @@ from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import run_stage
 from steel_defect.params import integer, load_params
-from steel_defect.perturb import perturb_chain
-from steel_defect.robust_errors import confusions, error_table
+from steel_defect.robust_errors import confusions, error_table, perturb_chain
 
 DEPLOYED = "models/deployed/model.keras"
 CHAINS = [

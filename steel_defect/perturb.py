@@ -132,33 +132,6 @@ def perturb(images: np.ndarray, name: str, value: float, seed: int = 0) -> np.nd
     return np.clip(PERTURBATIONS[name](x, float(value), rng), 0.0, 255.0).astype(np.float32)
 
 
-def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
-    """`images` under each step of `chain` in turn, e.g. 'motion_blur 5 + gaussian_noise 3'.
-
-    A step is 'name value' as `perturb` takes it (drawing the same noise as the robustness stage
-    does for that setting), or 'transpose', which swaps rows and columns: 'transpose + motion_blur
-    5 + transpose' streaks vertically. Combinations answer what a single perturbation cannot, such
-    as whether noise on top of a streak restores the texture the streak removed.
-    """
-    x = np.asarray(images, dtype=np.float32)
-    for step in (s.strip() for s in chain.split("+")):
-        if step == "transpose":
-            x = np.swapaxes(x, 1, 2)
-            continue
-        name, _, value = step.rpartition(" ")
-        try:
-            amount = float(value)
-        except ValueError:
-            amount = None
-        if name not in PERTURBATIONS or amount is None:
-            raise UserError(
-                f"perturbation chain {chain!r}: step {step!r} is not 'name value' with a name of "
-                f"{', '.join(PERTURBATIONS)}, or 'transpose'"
-            )
-        x = perturb(x, name, amount, seed)
-    return x
-
-
 def strength(name: str, value: float) -> float:
     """How far `value` is from the identity, in the perturbation's own unit (for the moderate bounds)."""
     return abs(float(value) - NEUTRAL[name])

@@ -1,7 +1,9 @@
 """Which classes a perturbation confuses: the robustness stage counts errors, this says what they are.
 
 Kept out of the pipeline (a benchmark reads the deployed model and metrics/robustness.json), so the
-question "what does blur break?" is answered by a command rather than by hand.
+question "what does blur break?" is answered by a command rather than by hand. Chains of
+perturbations (benchmarks/compound.py) live here too, not in perturb.py: every stage that perturbs
+depends on that file, and analysis code added to it would re-run them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
+from steel_defect.errors import UserError
+from steel_defect.perturb import PERTURBATIONS, perturb
 from steel_defect.tables import markdown_table
 
 
@@ -18,6 +22,33 @@ def confusions(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list
     """(true class, predicted class, count) for every wrong prediction, most frequent first."""
     pairs = Counter((classes[t], classes[p]) for t, p in zip(y, predicted, strict=True) if t != p)
     return [(t, p, n) for (t, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
+    """`images` under each step of `chain` in turn, e.g. 'motion_blur 5 + gaussian_noise 3'.
+
+    A step is 'name value' as `perturb` takes it (drawing the same noise as the robustness stage
+    does for that setting), or 'transpose', which swaps rows and columns: 'transpose + motion_blur
+    5 + transpose' streaks vertically. Combinations answer what a single perturbation cannot, such
+    as whether noise on top of a streak restores the texture the streak removed.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    for step in (s.strip() for s in chain.split("+")):
+        if step == "transpose":
+            x = np.swapaxes(x, 1, 2)
+            continue
+        name, _, value = step.rpartition(" ")
+        try:
+            amount = float(value)
+        except ValueError:
+            amount = None
+        if name not in PERTURBATIONS or amount is None:
+            raise UserError(
+                f"perturbation chain {chain!r}: step {step!r} is not 'name value' with a name of "
+                f"{', '.join(PERTURBATIONS)}, or 'transpose'"
+            )
+        x = perturb(x, name, amount, seed)
+    return x
 
 
 def below_goal(robustness: dict, model: str, goal: float) -> list[tuple[str, float, float]]:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from steel_defect.errors import UserError
-from steel_defect.perturb import perturb, perturb_chain
-from steel_defect.robust_errors import below_goal, confusions, error_table, markdown
+from steel_defect.perturb import perturb
+from steel_defect.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain
 
 
 def test_confusions_count_true_predicted_pairs_most_frequent_first():
