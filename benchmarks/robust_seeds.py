@@ -9,6 +9,8 @@ see the README, "Robustness on the line"); the workspace's run is one seed:
     python -m benchmarks.robust_seeds      # --replace: overwrite a file that holds more runs than now match
                                            # --reference REV: match against that commit or experiment instead
                                            # --name NAME: write metrics/robust_seeds-NAME.* (another setting's seeds)
+                                           # --also REV: runs of that commit's pipeline count too, if its
+                                           #   setting is the same (new seeds on newer code; repeatable)
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
@@ -24,10 +26,10 @@ from steel_defect.robust_seeds import collect, markdown
 
 
 def main() -> None:
-    args, command = round_args(__doc__, "benchmarks.robust_seeds")
+    args, command = round_args(__doc__, "benchmarks.robust_seeds", also=True)
     stem = f"metrics/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
     out, table_md = f"{stem}.json", f"{stem}.md"
-    table, _ = gather(collect, "robustness", args.reference)
+    table, _ = gather(collect, "robustness", args.reference, args.also)
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
     text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command)

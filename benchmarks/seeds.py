@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import yaml
@@ -41,29 +41,40 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
         raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
     runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
     if reference is not None:
-        found = next((r for r in runs if r.rev.startswith(reference) and r.rev != "workspace"), None)
-        if found is None or not any(found.files.get(path) for path in TARGETS):
-            raise UserError(f"--reference {reference}: no commit with results by that hash in `dvc exp show -A`")
-        return runs, found
+        return runs, find_run(runs, reference, "--reference")
     workspace = next((r for r in runs if r.rev == "workspace"), None)
     if workspace is None or workspace.metrics is None:
         raise UserError("no results in the workspace; run `dvc repro` first")
     return runs, workspace
 
 
+def find_run(runs: list[Run], rev: str, flag: str) -> Run:
+    """The recorded commit or experiment whose hash starts with `rev` (as `flag` gave it), with results."""
+    found = next((r for r in runs if r.rev.startswith(rev) and r.rev != "workspace"), None)
+    if found is None or not any(found.files.get(path) for path in TARGETS):
+        raise UserError(f"{flag} {rev}: no commit with results by that hash in `dvc exp show -A`")
+    return found
+
+
 def gather(
-    summarise: Callable[[list[Run], Run, Upstream], dict], target: str | tuple[str, ...], reference: str | None = None
+    summarise: Callable[..., dict],
+    target: str | tuple[str, ...],
+    reference: str | None = None,
+    also: Sequence[str] = (),
 ) -> tuple[dict, Run]:
     """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change the `target` stages' outputs.
 
-    A reproducibility failure it finds (ValueError) becomes one UserError line.
+    `also` (commits or experiments, for summarisers that take them: robust_seeds.collect) adds the
+    runs of further pipelines with the same setting. A reproducibility failure or a mismatched
+    reference it finds (ValueError) becomes one UserError line.
     """
     runs, ref = recorded_runs(reference)
+    extra = {"also": [find_run(runs, rev, "--also") for rev in also]} if also else {}
     dvc_yaml = yaml.safe_load(Path("dvc.yaml").read_text())
     ups = [upstream(dvc_yaml, target=t) for t in ((target,) if isinstance(target, str) else target)]
     up = Upstream(code=frozenset().union(*(u.code for u in ups)), params=frozenset().union(*(u.params for u in ups)))
     try:
-        return summarise(runs, ref, up), ref
+        return summarise(runs, ref, up, **extra), ref
     except ValueError as err:
         raise UserError(str(err)) from err
 
@@ -75,14 +86,19 @@ def replace_flag(doc: str) -> argparse.ArgumentParser:
     return parser
 
 
-def round_args(doc: str, module: str) -> tuple[argparse.Namespace, str]:
-    """--replace, --reference and --name for a script that gathers one round of experiments, and the command line
-    that reproduces the call (the generated Markdown names it)."""
+def round_args(doc: str, module: str, also: bool = False) -> tuple[argparse.Namespace, str]:
+    """--replace, --reference and --name (and --also, if `also`) for a script that gathers one round of
+    experiments, and the command line that reproduces the call (the generated Markdown names it)."""
     parser = replace_flag(doc)
     parser.add_argument("--reference", help="commit or experiment the runs must match (default: the workspace)")
+    if also:
+        parser.add_argument(
+            "--also", action="append", default=[], help="a further commit or experiment whose pipeline's runs count too"
+        )
     parser.add_argument("--name", help="a round of its own: write its files with -NAME added to their names")
     args = parser.parse_args()
-    command = f"python -m {module}" + "".join(f" --{k} {v}" for k, v in (("reference", args.reference), ("name", args.name)) if v)
+    flags = [("reference", args.reference), *(("also", rev) for rev in getattr(args, "also", [])), ("name", args.name)]
+    command = f"python -m {module}" + "".join(f" --{k} {v}" for k, v in flags if v)
     return args, command
 
 

@@ -10,11 +10,13 @@ strength over the seeds.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from steel_defect.params import unfreeze_setting
 from steel_defect.photometric import KEYS, label
-from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, same_pipeline
+from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
 
@@ -22,17 +24,29 @@ def _errors(accuracy: float, n: int) -> int:
     return round((1 - accuracy) * n)
 
 
-def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras") -> dict:
+def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras", also: Sequence[Run] = ()) -> dict:
     """Per split strategy: each seed's clean and worst-moderate result, and per perturbation the mean over seeds.
 
-    Two runs of one seed that disagree on the clean test score are a reproducibility failure
-    (ValueError); a seed's first run counts. Only robustness.json is read: a run that stopped at
-    robustness carries its baseline's stale evaluate metrics.
+    A run counts if it ran the reference's pipeline, or one in `also`: references whose code
+    differs (a refactor, a key added with an off default) but whose described setting and shared
+    params are the same, as when new seeds run on newer code (ValueError otherwise). Two runs of
+    one seed that disagree on the clean test score are a reproducibility failure (ValueError); a
+    seed's first run counts. Only robustness.json is read: a run that stopped at robustness
+    carries its baseline's stale evaluate metrics.
     """
+    setting = describe(reference)
+    for other in also:
+        differ = param_differences(reference, other, up)
+        changed = [k for k, v in describe(other).items() if v != setting[k]]
+        if differ or changed:
+            raise ValueError(
+                f"{other.name} cannot be gathered with {reference.name}: they differ in {', '.join(differ + changed)}"
+            )
+    references = [reference, *also]
     chosen: dict[tuple[str, int], Run] = {}
     for run in runs:
         robustness = run.files.get(ROBUSTNESS) or {}
-        if model not in robustness or not same_pipeline(run, reference, up, needs=ROBUSTNESS):
+        if model not in robustness or not any(same_pipeline(run, r, up, needs=ROBUSTNESS) for r in references):
             continue
         key = (run.strategy, run.seed)
         if key in chosen:
@@ -44,20 +58,9 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
                 )
             continue
         chosen[key] = run
-    out: dict = {
-        "model": model,
-        "identity": reference.identity,
-        "strategies": {},
-    }
+    out: dict = {"model": model, "identity": reference.identity, "strategies": {}}
     out["augment"] = reference.params.get("augment")
-    backbone = reference.params.get("model") or {}
-    out["normalize"] = backbone.get("normalize", "none")  # absent: a run from before the key, made without it
-    out["prefilter"] = backbone.get("prefilter", 1)
-    # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
-    out["unfreeze_from"] = unfreeze_setting(reference.params) if "finetune" in reference.params else None
-    finetune = reference.params.get("finetune") or {}
-    out["validation"] = finetune.get("validation", "clean")  # absent: a run from before the key
-    out["ema"] = finetune.get("ema", 0)
+    out.update({k: v for k, v in setting.items() if k not in ("identity", "augment")})
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
         robust = [r.files[ROBUSTNESS][model] for r in these]
@@ -84,6 +87,25 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
             },
         }
     return out
+
+
+def describe(reference: Run) -> dict:
+    """What the table's footnote says about the model a reference's pipeline trains; a key absent
+    from older params reads as its default then (off), as the code that ran without it behaved."""
+    params = reference.params
+    augment = params.get("augment") or {}
+    backbone = params.get("model") or {}
+    finetune = params.get("finetune") or {}
+    return {
+        "identity": reference.identity,
+        "augment": {k: augment.get(k, 0) for k in KEYS},
+        "normalize": backbone.get("normalize", "none"),
+        "prefilter": backbone.get("prefilter", 1),
+        # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
+        "unfreeze_from": unfreeze_setting(params) if "finetune" in params else None,
+        "validation": finetune.get("validation", "clean"),
+        "ema": finetune.get("ema", 0),
+    }
 
 
 def _cell(summary: dict, goal: float | None = None) -> str:

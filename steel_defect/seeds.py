@@ -208,6 +208,27 @@ def same_pipeline(run: Run, reference: Run, up: Upstream, varied: tuple[str, ...
     return all(_param(a, key) == _param(b, key) for key in up.params)
 
 
+def param_differences(a: Run, b: Run, up: Upstream, varied: tuple[str, ...] = VARIED) -> list[str]:
+    """The params `up` covers (but the `varied` ones) that both runs set, to different values.
+
+    A key only one of them has is not a difference: it was added to the code after the other ran,
+    and its default then is the behaviour before it; say so where it matters (robust_seeds does).
+    """
+    pa, pb = _without_varied(a.params, varied), _without_varied(b.params, varied)
+    differ = []
+    for key in sorted(up.params):
+        x, y = _param(pa, key), _param(pb, key)
+        if x is not None and y is not None and _differ_where_both_set(x, y):
+            differ.append(key)
+    return differ
+
+
+def _differ_where_both_set(x, y) -> bool:
+    if isinstance(x, dict) and isinstance(y, dict):
+        return any(_differ_where_both_set(x[k], y[k]) for k in x.keys() & y.keys())
+    return x != y
+
+
 def _span(values: list[int]) -> int | list[int] | None:
     if not values:
         return None

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from steel_defect.robust_seeds import collect, markdown
-from steel_defect.seeds import Upstream, runs_from_exp_show
+from steel_defect.seeds import Upstream, param_differences, runs_from_exp_show
 from tests.test_seeds import entry, with_robustness
 
 UP = Upstream(code=frozenset({"stages/fetch.py", "steel_defect/model.py"}), params=frozenset({"data", "split", "train"}))
@@ -77,3 +77,29 @@ def test_two_runs_of_one_seed_that_disagree_are_a_reproducibility_failure():
     runs = runs_from_exp_show(show(robust("again", 0, 0.97, clean_errors=2)))
     with pytest.raises(ValueError, match="again and workspace ran the same pipeline on stratified seed 0"):
         collect(runs, runs[0], UP)
+
+
+def test_runs_of_a_second_reference_count_if_only_its_code_or_added_keys_differ():
+    newer = {"code": {"steel_defect/model.py": "refactored"}}
+    runs = runs_from_exp_show(show(robust("new-s3", 3, 0.98, **newer), robust("new-s4", 4, 0.99, **newer)))
+    alone = collect(runs, runs[0], UP)
+    assert alone["strategies"]["stratified"]["seeds"] == [0]  # other code: not the workspace's pipeline
+    other = next(r for r in runs if r.name == "new-s3")
+    table = collect(runs, runs[0], UP, also=[other])
+    assert table["strategies"]["stratified"]["seeds"] == [0, 3, 4]
+    assert [r["name"] for r in table["strategies"]["stratified"]["runs"]] == ["workspace", "new-s3", "new-s4"]
+
+    added = dataclasses.replace(other, params={**other.params, "train": {**other.params["train"], "ema": 0}})
+    assert param_differences(runs[0], added, UP) == []  # a key only newer params have is not a difference
+    longer = dataclasses.replace(other, params={**other.params, "train": {"epochs": 30}})
+    assert param_differences(runs[0], longer, UP) == ["train"]
+    with pytest.raises(ValueError, match="new-s3 cannot be gathered with workspace: they differ in train"):
+        collect(runs, runs[0], UP, also=[longer])
+    fine_tuned = {"finetune": {"unfreeze_from": {"mobilenet_v2": "features.7"}}, "model": {"backbone": "mobilenet_v2"}}
+    reference = dataclasses.replace(runs[0], params={**runs[0].params, **fine_tuned})
+    unset = dataclasses.replace(other, params={**other.params, **fine_tuned})  # finetune.ema absent: off, as before it
+    assert collect(runs, reference, UP, also=[unset])["strategies"]["stratified"]["seeds"] == [0, 3, 4]
+    on = {"finetune": {**fine_tuned["finetune"], "ema": 0.998}}
+    averaged = dataclasses.replace(other, params={**other.params, **fine_tuned, **on})
+    with pytest.raises(ValueError, match="they differ in ema$"):
+        collect(runs, reference, UP, also=[averaged])
