@@ -21,7 +21,7 @@ from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import run_stage
 from steel_defect.params import integer, load_params
-from steel_defect.robust_errors import confusions, error_table, perturb_chain
+from steel_defect.robust_errors import confusions, error_table, parse_chain, perturb_chain
 
 DEPLOYED = "models/deployed/model.keras"
 CHAINS = [
@@ -41,13 +41,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("chains", nargs="*", default=CHAINS, help="'name value + name value + ...' (default: the chains above)")
     parser.add_argument("--name", help="write metrics/compound-NAME.* instead of metrics/compound.*")
     args = parser.parse_args(argv)
+    for chain in args.chains:
+        parse_chain(chain)  # a mistyped chain stops here, before any image or model loads
     stem = f"metrics/compound-{args.name}" if args.name else "metrics/compound"
     params = load_params()
     seed, batch = integer(params, "robustness.seed", minimum=0), integer(params, "robustness.batch_size", minimum=1)
     spec = read_spec()
     images, y = spec.load_subset("test")
-    for chain in args.chains:
-        perturb_chain(images[:1], chain, seed)  # a mistyped chain stops here, before the model loads
     predict = load_runner(DEPLOYED, batch_size=batch).predict
 
     def row(label: str, x) -> dict:

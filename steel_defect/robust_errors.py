@@ -24,18 +24,16 @@ def confusions(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list
     return [(t, p, n) for (t, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
-def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
-    """`images` under each step of `chain` in turn, e.g. 'motion_blur 5 + gaussian_noise 3'.
+def parse_chain(chain: str) -> list[tuple[str, float | None]]:
+    """The steps of `chain`, e.g. 'motion_blur 5 + gaussian_noise 3', as (name, value); 'transpose' has no value.
 
-    A step is 'name value' as `perturb` takes it (drawing the same noise as the robustness stage
-    does for that setting), or 'transpose', which swaps rows and columns: 'transpose + motion_blur
-    5 + transpose' streaks vertically. Combinations answer what a single perturbation cannot, such
-    as whether noise on top of a streak restores the texture the streak removed.
+    A step is 'name value' as `perturb` takes it, or 'transpose'; anything else is one UserError
+    line naming the step, so a mistyped chain stops before any model loads.
     """
-    x = np.asarray(images, dtype=np.float32)
+    steps: list[tuple[str, float | None]] = []
     for step in (s.strip() for s in chain.split("+")):
         if step == "transpose":
-            x = np.swapaxes(x, 1, 2)
+            steps.append((step, None))
             continue
         name, _, value = step.rpartition(" ")
         try:
@@ -47,7 +45,21 @@ def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
                 f"perturbation chain {chain!r}: step {step!r} is not 'name value' with a name of "
                 f"{', '.join(PERTURBATIONS)}, or 'transpose'"
             )
-        x = perturb(x, name, amount, seed)
+        steps.append((name, amount))
+    return steps
+
+
+def perturb_chain(images: np.ndarray, chain: str, seed: int = 0) -> np.ndarray:
+    """`images` under each step of `chain` (parse_chain) in turn.
+
+    Each 'name value' step draws the same noise as the robustness stage does for that setting;
+    'transpose' swaps rows and columns, so 'transpose + motion_blur 5 + transpose' streaks
+    vertically. Combinations answer what a single perturbation cannot, such as whether noise on
+    top of a streak restores the texture the streak removed.
+    """
+    x = np.asarray(images, dtype=np.float32)
+    for name, value in parse_chain(chain):
+        x = np.swapaxes(x, 1, 2) if value is None else perturb(x, name, value, seed)
     return x
 
 
