@@ -31,10 +31,13 @@ def main() -> None:
         blur=number(params, "augment.blur", 0.0, 10.0),
         streak=number(params, "augment.streak", 0.0, 50.0),
     )
+    probability = number(params, "augment.probability", 0.0, 1.0)
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
     light = f", photometric {photometric}" if photometric.any() else ", geometric only"
+    if photometric.any() and probability < 1:
+        light += f", each change with probability {probability:g}"
     print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color}{light})")
     images = spec.load(train["path"].tolist())
     variants = augment_images(
@@ -46,6 +49,7 @@ def main() -> None:
         zoom=number(params, "augment.zoom", 0.0, 0.9),
         seed=integer(params, "augment.seed", minimum=0),
         photometric=photometric,
+        probability=probability,
     )
     rows = []
     with atomic_dir(OUT) as tmp:

@@ -10,6 +10,12 @@ stage blurs with the same filter, so its Gaussian-blur rows up to `augment.blur`
 the model was shown. A streak (motion blur: vibration, or the strip moving during the exposure) is
 SciPy's 1-D box filter along one axis per copy, either axis, because where the camera is mounted
 decides the direction; the robustness stage streaks horizontally only.
+
+`probability` below 1 applies each change to a copy only with that chance, each change drawn on its
+own (brightness and contrast, the Keras layers, come or go together). At 1 every copy carries every
+change at once (a blurred copy is almost always noisy too), while the robustness stage and a camera
+fault apply one at a time: the model trained at 1 read a blurred test image better with noise added
+on top (README, round 9's `benchmarks.compound`).
 """
 
 from __future__ import annotations
@@ -42,26 +48,44 @@ class Photometric:
         return any(astuple(self))
 
 
-def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator) -> np.ndarray:
+def _on(rng: np.random.Generator, n: int, probability: float) -> np.ndarray:
+    """Per image, 1 where a change applies and 0 where not; no draw at all when every image gets it,
+    so that probability 1 reproduces the copies made before the option existed."""
+    return np.ones(n) if probability >= 1 else (rng.random(n) < probability).astype(float)
+
+
+def _per_image(rng: np.random.Generator, n: int, probability: float) -> np.ndarray:
+    """`_on`, shaped (n, 1, 1, 1) to scale whole images."""
+    return _on(rng, n, probability).reshape(n, 1, 1, 1)
+
+
+def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator, probability: float = 1.0) -> np.ndarray:
     """Blur and streak (the optics), then gain, noise, specks (the sensor) on float pixels (n, h, w, c).
 
-    Each image draws its own strengths from `rng`.
+    Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
+    change (a change it does not get has strength 0). The draws at probability 1 are those made
+    before the option existed, in the same order, so the default's copies are unchanged.
     """
     n = len(x)
     if photometric.blur:
-        sigmas = rng.uniform(0, photometric.blur, n)
+        sigmas = rng.uniform(0, photometric.blur, n) * _on(rng, n, probability)
         x = np.stack([ndimage.gaussian_filter(one, sigma=(s, s, 0), mode="reflect") for one, s in zip(x, sigmas, strict=True)])
     if photometric.streak:
         lengths = rng.integers(1, int(round(photometric.streak)) + 1, n)  # 1 pixel long: no streak
+        lengths = np.where(_on(rng, n, probability), lengths, 1)
         axes = rng.integers(0, 2, n)  # 0 down the columns, 1 along the rows
         streaks = zip(x, lengths, axes, strict=True)
         x = np.stack([ndimage.uniform_filter1d(one, int(k), axis=int(a), mode="reflect") for one, k, a in streaks])
     if photometric.gain:
-        x = x * rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
+        gains = rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
+        x = x * np.where(_per_image(rng, n, probability), gains, 1.0)
     if photometric.noise:
-        x = x + rng.normal(size=x.shape) * rng.uniform(0, photometric.noise, (n, 1, 1, 1))
+        noise = rng.normal(size=x.shape) * rng.uniform(0, photometric.noise, (n, 1, 1, 1))
+        x = x + noise * _per_image(rng, n, probability)
     if photometric.specks:
-        hit = rng.random(x.shape[:3]) < rng.uniform(0, photometric.specks, (n, 1, 1))  # all channels of a pixel
+        pixels = rng.random(x.shape[:3])
+        fractions = rng.uniform(0, photometric.specks, (n, 1, 1)) * _per_image(rng, n, probability)[..., 0]
+        hit = pixels < fractions  # all channels of a pixel
         x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
     return x
 
@@ -96,19 +120,27 @@ def augment_images(
     seed: int,
     photometric: Photometric | None = None,
     batch_size: int = 64,
+    probability: float = 1.0,
 ) -> np.ndarray:
     """Return (n, copies, h, w, c) uint8 variants of (n, h, w, c) uint8 images.
 
     Each variant draws one angle from `angles`; images sharing an angle go through the layers in
     batches. Photometric changes come after the geometric ones, from a generator of their own, so
-    turning them off gives the same images as before they existed.
+    turning them off gives the same images as before they existed. With `probability` < 1 each
+    change reaches a copy only with that chance; the Keras ones (brightness, contrast) then run
+    on every image and are kept where drawn, next to a geometric-only twin of the same seeds.
     """
     if not angles:
         raise UserError("params.yaml: 'augment.rotations' is empty; list at least one angle, e.g. [0]")
+    if not 0 <= probability <= 1:
+        raise UserError(f"params.yaml: 'augment.probability' is {probability}; expected a chance from 0 to 1")
     rng = np.random.default_rng(seed)
     photometric = photometric or Photometric()
     light = np.random.default_rng([seed, 1])
-    augmenters = {a: build_augmenter(a, flip, shear, zoom, seed + 10 * i, photometric) for i, a in enumerate(sorted(set(angles)))}
+    seeds = {a: seed + 10 * i for i, a in enumerate(sorted(set(angles)))}
+    augmenters = {a: build_augmenter(a, flip, shear, zoom, s, photometric) for a, s in seeds.items()}
+    keras_light = probability < 1 and bool(photometric.brightness or photometric.contrast)
+    plain = {a: build_augmenter(a, flip, shear, zoom, s) for a, s in seeds.items()} if keras_light else {}
     out = np.empty((len(images), copies, *images.shape[1:]), np.uint8)
     for copy in range(copies):
         chosen = rng.choice(np.asarray(angles, dtype=float), size=len(images))
@@ -116,8 +148,12 @@ def augment_images(
             index = np.flatnonzero(chosen == angle)
             for start in range(0, len(index), batch_size):
                 batch = index[start : start + batch_size]
-                result = np.asarray(augmenter(images[batch].astype("float32"), training=True))
+                x = images[batch].astype("float32")
+                result = np.asarray(augmenter(x, training=True))
+                if keras_light:  # the same geometry (same layer seeds) without the light, where a copy draws none
+                    lit = _per_image(light, len(batch), probability) > 0
+                    result = np.where(lit, result, np.asarray(plain[angle](x, training=True)))
                 if photometric.any():
-                    result = sensor(result, photometric, light)
+                    result = sensor(result, photometric, light, probability)
                 out[batch, copy] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
     return out

@@ -98,7 +98,8 @@ def describe(reference: Run) -> dict:
     finetune = params.get("finetune") or {}
     return {
         "identity": reference.identity,
-        "augment": {k: augment.get(k, 0) for k in KEYS},
+        # the chance each change reaches a copy (augment.probability): every change on every copy before it existed
+        "augment": {**{k: augment.get(k, 0) for k in KEYS}, "probability": augment.get("probability", 1.0)},
         "normalize": backbone.get("normalize", "none"),
         "prefilter": backbone.get("prefilter", 1),
         # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
@@ -133,6 +134,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         parts.append(markdown_table(frame) + f"\n{len(result['runs'])} seed(s): {seeds}.\n")
     augment = table.get("augment") or {}
     light = label({k: augment.get(k, 0) for k in KEYS})
+    if augment.get("probability", 1.0) < 1:
+        light += f", each change with probability {augment['probability']:g}"
     identity = table["identity"]
     about_model = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
     if (table.get("prefilter") or 1) > 1:

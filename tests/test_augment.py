@@ -72,6 +72,50 @@ def test_specks_are_black_or_white_pixels():
     assert np.all(a[changed].min(axis=-1) == a[changed].max(axis=-1))  # every channel of a speck alike
 
 
+EVERY = Photometric(brightness=0.3, noise=20.0, specks=0.05, blur=2.0, gain=0.2, streak=5)
+
+
+def test_probability_zero_leaves_every_copy_geometric_only():
+    """Skipped changes have strength 0, and the Keras ones fall back to a twin with the same geometry."""
+    x = images(8)
+    plain = augment_images(x, 3, [0, 90], True, 0.2, 0.2, seed=3)
+    none = augment_images(x, 3, [0, 90], True, 0.2, 0.2, seed=3, photometric=EVERY, probability=0.0)
+    np.testing.assert_array_equal(plain, none)
+
+
+def test_probability_one_is_every_change_on_every_copy():
+    x = images(8)
+    every = augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3, photometric=EVERY)
+    all_on = augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3, photometric=EVERY, probability=1.0)
+    np.testing.assert_array_equal(every, all_on)
+
+
+def test_each_change_reaches_a_copy_with_its_own_chance():
+    x = np.full((400, 16, 16, 1), 128, np.uint8)
+    plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3)[:, 0].astype(int)
+
+    def half(**strengths: float) -> np.ndarray:
+        return augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=Photometric(**strengths), probability=0.5)
+
+    brightness, noise, both = half(brightness=0.3), half(noise=20.0), half(brightness=0.3, noise=20.0)
+    for a, share in ((brightness, 0.5), (noise, 0.5), (both, 0.25)):
+        untouched = np.all(a[:, 0].astype(int) == plain, axis=(1, 2, 3)).mean()
+        assert abs(untouched - share) < 0.1, (untouched, share)  # 400 copies: the share within about 4 std
+    # a copy of `both` can be noisy without a brightness offset: the chances are drawn apart
+    offset = np.abs(np.median(both[:, 0].astype(int) - plain, axis=(1, 2, 3))) > 3
+    noisy = np.std(both[:, 0].astype(int), axis=(1, 2, 3)) > 3
+    assert np.any(noisy & ~offset) and np.any(offset & ~noisy)
+
+
+def test_augment_stage_names_a_probability_out_of_range(project: Path):
+    fetch.main()
+    split.main()
+    set_param(project, "augment.probability", 1.5)
+    with pytest.raises(UserError, match="augment.probability"):
+        augment.main()
+    assert not Path("data/augmented").exists()
+
+
 def test_quarter_turn_only_is_a_rotation():
     x = images(2)
     a = augment_images(x, 1, [90], flip=False, shear=0.0, zoom=0.0, seed=0)[:, 0]

@@ -103,3 +103,21 @@ def test_runs_of_a_second_reference_count_if_only_its_code_or_added_keys_differ(
     averaged = dataclasses.replace(other, params={**other.params, **fine_tuned, **on})
     with pytest.raises(ValueError, match="they differ in ema$"):
         collect(runs, reference, UP, also=[averaged])
+
+
+def test_the_chance_of_each_change_is_told_and_kept_apart():
+    runs = runs_from_exp_show(show(robust("new-s3", 3, 0.99, code={"steel_defect/model.py": "newer"})))
+    other = next(r for r in runs if r.name == "new-s3")
+    lit = {"augment": {"noise": 10, "blur": 1.5}}
+    reference = dataclasses.replace(runs[0], params={**runs[0].params, **lit})
+    before = dataclasses.replace(other, params={**other.params, **lit})  # augment.probability absent: 1, as before it
+    table = collect(runs, reference, UP, also=[before])
+    assert table["strategies"]["stratified"]["seeds"] == [0, 3]
+    assert "Photometric augmentation: noise 10, blur 1.5. " in markdown(table, 0.99, 0.985, 0.997, "m")
+    half = dataclasses.replace(other, params={**other.params, "augment": {**lit["augment"], "probability": 0.5}})
+    with pytest.raises(ValueError, match="they differ in augment$"):
+        collect(runs, reference, UP, also=[half])
+    table = collect(runs, dataclasses.replace(reference, params=half.params), UP)
+    assert "Photometric augmentation: noise 10, blur 1.5, each change with probability 0.5. " in markdown(
+        table, 0.99, 0.985, 0.997, "m"
+    )
