@@ -103,11 +103,20 @@ def build_augmenter(angle: float, flip: bool, shear: float, zoom: float, seed: i
         steps.append(layers.RandomShear(x_factor=shear, y_factor=shear, fill_mode="reflect", seed=seed + 2))
     if zoom:
         steps.append(layers.RandomZoom((-zoom, zoom), fill_mode="reflect", seed=seed + 3))
+    steps += light_layers(photometric, seed)
+    return keras.Sequential(steps or [layers.Identity()])
+
+
+def light_layers(photometric: Photometric, seed: int) -> list:
+    """The Keras photometric layers (brightness, then contrast), seeded as `build_augmenter` seeds them."""
+    from keras import layers
+
+    steps = []
     if photometric.brightness:
         steps.append(layers.RandomBrightness(photometric.brightness, value_range=(0, 255), seed=seed + 4))
     if photometric.contrast:
         steps.append(layers.RandomContrast(photometric.contrast, value_range=(0, 255), seed=seed + 5))
-    return keras.Sequential(steps or [layers.Identity()])
+    return steps
 
 
 def augment_images(
@@ -128,8 +137,10 @@ def augment_images(
     batches. Photometric changes come after the geometric ones, from a generator of their own, so
     turning them off gives the same images as before they existed. With `probability` < 1 each
     change reaches a copy only with that chance; the Keras ones (brightness, contrast) then run
-    on every image and are kept where drawn, next to a geometric-only twin of the same seeds.
+    as a Sequential of their own after the geometric one, and are kept where drawn.
     """
+    import keras
+
     if not angles:
         raise UserError("params.yaml: 'augment.rotations' is empty; list at least one angle, e.g. [0]")
     if not 0 <= probability <= 1:
@@ -138,9 +149,9 @@ def augment_images(
     photometric = photometric or Photometric()
     light = np.random.default_rng([seed, 1])
     seeds = {a: seed + 10 * i for i, a in enumerate(sorted(set(angles)))}
-    augmenters = {a: build_augmenter(a, flip, shear, zoom, s, photometric) for a, s in seeds.items()}
-    keras_light = probability < 1 and bool(photometric.brightness or photometric.contrast)
-    plain = {a: build_augmenter(a, flip, shear, zoom, s) for a, s in seeds.items()} if keras_light else {}
+    apart = probability < 1 and bool(photometric.brightness or photometric.contrast)  # Keras light on some copies only
+    augmenters = {a: build_augmenter(a, flip, shear, zoom, s, Photometric() if apart else photometric) for a, s in seeds.items()}
+    lighting = {a: keras.Sequential(light_layers(photometric, s)) for a, s in seeds.items()} if apart else {}
     out = np.empty((len(images), copies, *images.shape[1:]), np.uint8)
     for copy in range(copies):
         chosen = rng.choice(np.asarray(angles, dtype=float), size=len(images))
@@ -148,11 +159,10 @@ def augment_images(
             index = np.flatnonzero(chosen == angle)
             for start in range(0, len(index), batch_size):
                 batch = index[start : start + batch_size]
-                x = images[batch].astype("float32")
-                result = np.asarray(augmenter(x, training=True))
-                if keras_light:  # the same geometry (same layer seeds) without the light, where a copy draws none
+                result = np.asarray(augmenter(images[batch].astype("float32"), training=True))
+                if apart:  # the geometric result, lit where a copy draws the light
                     lit = _per_image(light, len(batch), probability) > 0
-                    result = np.where(lit, result, np.asarray(plain[angle](x, training=True)))
+                    result = np.where(lit, np.asarray(lighting[angle](result, training=True)), result)
                 if photometric.any():
                     result = sensor(result, photometric, light, probability)
                 out[batch, copy] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
