@@ -11,13 +11,17 @@ see the README, "Robustness on the line"); the workspace's run is one seed:
                                            # --name NAME: write metrics/robust_seeds-NAME.* (another setting's seeds)
                                            # --also REV: runs of that commit's pipeline count too, if its
                                            #   setting is the same (new seeds on newer code; repeatable)
+                                           # --keep: the runs already in the file count too (their
+                                           #   experiments lost with a machine; same setting only)
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 
 from benchmarks.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from benchmarks.seeds import gather, publish, round_args, runs_in
@@ -29,7 +33,13 @@ def main() -> None:
     args, command = round_args(__doc__, "benchmarks.robust_seeds", also=True)
     stem = f"metrics/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
     out, table_md = f"{stem}.json", f"{stem}.md"
-    table, _ = gather(collect, "robustness", args.reference, args.also)
+    kept = None
+    if args.keep:
+        try:
+            kept = json.loads(Path(out).read_text())
+        except (OSError, ValueError) as err:
+            raise UserError(f"{out}: --keep needs the table written before, readable as JSON ({err})") from err
+    table, _ = gather(collect, "robustness", args.reference, args.also, kept)
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
     text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command)

@@ -61,15 +61,19 @@ def gather(
     target: str | tuple[str, ...],
     reference: str | None = None,
     also: Sequence[str] = (),
+    kept: dict | None = None,
 ) -> tuple[dict, Run]:
     """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change the `target` stages' outputs.
 
     `also` (commits or experiments, for summarisers that take them: robust_seeds.collect) adds the
-    runs of further pipelines with the same setting. A reproducibility failure or a mismatched
+    runs of further pipelines with the same setting, and `kept` (an earlier table of theirs) its runs.
+    A reproducibility failure or a mismatched
     reference it finds (ValueError) becomes one UserError line.
     """
     runs, ref = recorded_runs(reference)
     extra = {"also": [find_run(runs, rev, "--also") for rev in also]} if also else {}
+    if kept is not None:
+        extra["kept"] = kept
     dvc_yaml = yaml.safe_load(Path("dvc.yaml").read_text())
     ups = [upstream(dvc_yaml, target=t) for t in ((target,) if isinstance(target, str) else target)]
     up = Upstream(code=frozenset().union(*(u.code for u in ups)), params=frozenset().union(*(u.params for u in ups)))
@@ -87,18 +91,22 @@ def replace_flag(doc: str) -> argparse.ArgumentParser:
 
 
 def round_args(doc: str, module: str, also: bool = False) -> tuple[argparse.Namespace, str]:
-    """--replace, --reference and --name (and --also, if `also`) for a script that gathers one round of
-    experiments, and the command line that reproduces the call (the generated Markdown names it)."""
+    """--replace, --reference and --name (and --also and --keep, if `also`) for a script that gathers one
+    round of experiments, and the command line that reproduces the call (the generated Markdown names it)."""
     parser = replace_flag(doc)
     parser.add_argument("--reference", help="commit or experiment the runs must match (default: the workspace)")
     if also:
         parser.add_argument(
             "--also", action="append", default=[], help="a further commit or experiment whose pipeline's runs count too"
         )
+        parser.add_argument(
+            "--keep", action="store_true", help="the runs already in the output file count too, though DVC no longer has them"
+        )
     parser.add_argument("--name", help="a round of its own: write its files with -NAME added to their names")
     args = parser.parse_args()
     flags = [("reference", args.reference), *(("also", rev) for rev in getattr(args, "also", [])), ("name", args.name)]
     command = f"python -m {module}" + "".join(f" --{k} {v}" for k, v in flags if v)
+    command += " --keep" if getattr(args, "keep", False) else ""
     return args, command
 
 

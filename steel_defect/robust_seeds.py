@@ -24,7 +24,14 @@ def _errors(accuracy: float, n: int) -> int:
     return round((1 - accuracy) * n)
 
 
-def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras", also: Sequence[Run] = ()) -> dict:
+def collect(
+    runs: list[Run],
+    reference: Run,
+    up: Upstream,
+    model: str = "keras",
+    also: Sequence[Run] = (),
+    kept: dict | None = None,
+) -> dict:
     """Per split strategy: each seed's clean and worst-moderate result, and per perturbation the mean over seeds.
 
     A run counts if it ran the reference's pipeline, or one in `also`: references whose code
@@ -33,6 +40,10 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras",
     one seed that disagree on the clean test score are a reproducibility failure (ValueError); a
     seed's first run counts. Only robustness.json is read: a run that stopped at robustness
     carries its baseline's stale evaluate metrics.
+
+    `kept` is a table this function wrote before (its JSON): its runs of seeds no recorded run
+    covers count too, because experiments live only in one clone (a new machine starts without
+    them) while the committed table survives. It must describe the same setting and params.
     """
     setting = describe(reference)
     for other in also:
@@ -43,50 +54,76 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras",
                 f"{other.name} cannot be gathered with {reference.name}: they differ in {', '.join(differ + changed)}"
             )
     references = [reference, *also]
-    chosen: dict[tuple[str, int], Run] = {}
+    chosen: dict[tuple[str, int], dict] = {}
     for run in runs:
         robustness = run.files.get(ROBUSTNESS) or {}
         if model not in robustness or not any(same_pipeline(run, r, up, needs=ROBUSTNESS) for r in references):
             continue
-        key = (run.strategy, run.seed)
-        if key in chosen:
-            first = chosen[key]
-            ours, theirs = robustness[model]["clean_accuracy"], first.files[ROBUSTNESS][model]["clean_accuracy"]
-            if ours != theirs:
-                raise ValueError(
-                    f"{run.name} and {first.name} ran the same pipeline on {key[0]} seed {key[1]} but scored {ours} and {theirs}"
-                )
-            continue
-        chosen[key] = run
+        _add(chosen, (run.strategy, run.seed), _row(run, robustness, model))
+    for (strategy, seed), row in _kept_rows(kept, reference, setting, up, model):
+        _add(chosen, (strategy, seed), row)
     out: dict = {"model": model, "identity": reference.identity, "strategies": {}}
     out["augment"] = reference.params.get("augment")
     out.update({k: v for k, v in setting.items() if k not in ("identity", "augment")})
+    out["params"] = reference.params  # what a later --keep checks its own reference against
     for strategy in sorted({s for s, _ in chosen}):
-        these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r.seed)
-        robust = [r.files[ROBUSTNESS][model] for r in these]
-        n = [int(r.files[ROBUSTNESS]["test_images"]) for r in these]
-        perturbations = list(robust[0]["moderate"])
+        these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r["seed"])
+        perturbations = list(these[0]["moderate"])
         out["strategies"][strategy] = {
-            "seeds": [r.seed for r in these],
-            "runs": [
-                {
-                    "seed": r.seed,
-                    "name": r.name,
-                    "rev": r.rev[:7],
-                    "test_images": k,
-                    "clean_errors": _errors(x["clean_accuracy"], k),
-                    "worst_moderate": x["worst_moderate"],
-                    "worst_moderate_accuracy": x["worst_moderate_accuracy"],
-                }
-                for r, x, k in zip(these, robust, n, strict=True)
-            ],
-            "clean_accuracy": interval(x["clean_accuracy"] for x in robust),
-            "worst_moderate_accuracy": interval(x["worst_moderate_accuracy"] for x in robust),
-            "perturbations": {
-                p: interval(x["moderate"][p]["accuracy"] for x in robust if p in x["moderate"]) for p in perturbations
-            },
+            "seeds": [r["seed"] for r in these],
+            "runs": these,
+            "clean_accuracy": interval(r["clean_accuracy"] for r in these),
+            "worst_moderate_accuracy": interval(r["worst_moderate_accuracy"] for r in these),
+            "perturbations": {p: interval(r["moderate"][p] for r in these if p in r["moderate"]) for p in perturbations},
         }
     return out
+
+
+def _row(run: Run, robustness: dict, model: str) -> dict:
+    """One run's line of the table, with every moderate score, so a later gathering can keep it."""
+    x, n = robustness[model], int(robustness["test_images"])
+    return {
+        "seed": run.seed,
+        "name": run.name,
+        "rev": run.rev[:7],
+        "test_images": n,
+        "clean_errors": _errors(x["clean_accuracy"], n),
+        "clean_accuracy": x["clean_accuracy"],
+        "worst_moderate": x["worst_moderate"],
+        "worst_moderate_accuracy": x["worst_moderate_accuracy"],
+        "moderate": {p: v["accuracy"] for p, v in x["moderate"].items()},
+    }
+
+
+def _add(chosen: dict[tuple[str, int], dict], key: tuple[str, int], row: dict) -> None:
+    """A seed's first run counts; a later one must agree with it on the clean test score."""
+    first = chosen.get(key)
+    if first is None:
+        chosen[key] = row
+    elif row["clean_accuracy"] != first["clean_accuracy"]:
+        raise ValueError(
+            f"{row['name']} and {first['name']} ran the same pipeline on {key[0]} seed {key[1]} but scored "
+            f"{row['clean_accuracy']} and {first['clean_accuracy']}"
+        )
+
+
+def _kept_rows(kept: dict | None, reference: Run, setting: dict, up: Upstream, model: str):
+    """The runs of an earlier table, checked to be this reference's setting, marked as kept."""
+    if not kept:
+        return []
+    if kept.get("model") != model or "params" not in kept:
+        raise ValueError("the table to keep was gathered for another model or before tables recorded their params")
+    earlier = Run(name="the kept table", rev="", params=kept["params"], code={}, data=None, files={})
+    differ = param_differences(reference, earlier, up)
+    theirs = {**describe(earlier), "identity": kept.get("identity")}
+    changed = [k for k, v in setting.items() if theirs[k] != v]
+    if differ or changed:
+        raise ValueError(f"the table to keep was gathered for another setting: it differs in {', '.join(differ + changed)}")
+    return [
+        ((strategy, row["seed"]), {**row, "kept": True})
+        for strategy, result in kept["strategies"].items()
+        for row in result["runs"]
+    ]
 
 
 def describe(reference: Run) -> dict:
@@ -126,7 +163,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         rows.append(["**worst moderate, per seed**", _cell(result["worst_moderate_accuracy"], goal_worst)])
         rows.append(["clean", _cell(result["clean_accuracy"], goal_clean)])
         seeds = "; ".join(
-            f"seed {r['seed']} ({r['name']}): {r['clean_errors']} clean errors, worst moderate "
+            f"seed {r['seed']} ({r['name']}{', kept from the earlier table' if r.get('kept') else ''}): "
+            f"{r['clean_errors']} clean errors, worst moderate "
             f"{100 * r['worst_moderate_accuracy']:.1f}% ({r['worst_moderate']})"
             for r in result["runs"]
         )

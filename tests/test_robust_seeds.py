@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -121,3 +122,30 @@ def test_the_chance_of_each_change_is_told_and_kept_apart():
     assert "Photometric augmentation: noise 10, blur 1.5, each change with probability 0.5. " in markdown(
         table, 0.99, 0.985, 0.997, "m"
     )
+
+
+def test_a_kept_table_adds_the_seeds_dvc_no_longer_has_and_must_be_the_same_setting():
+    runs = runs_from_exp_show(show(robust("seed-1", 1, 0.99)))
+    earlier = json.loads(json.dumps(collect(runs, runs[0], UP)))  # as written to disk and read back
+    assert earlier["strategies"]["stratified"]["runs"][1]["moderate"] == {"gaussian_noise": 0.997, "gaussian_blur": 0.99}
+
+    new_machine = runs_from_exp_show(show(robust("seed-2", 2, 0.98)))  # seed-1's experiment is gone
+    table = collect(new_machine, new_machine[0], UP, kept=earlier)
+    result = table["strategies"]["stratified"]
+    assert result["seeds"] == [0, 1, 2]
+    assert [r.get("kept", False) for r in result["runs"]] == [False, True, False]  # seed 0 was recorded again
+    assert result["perturbations"]["gaussian_blur"]["mean"] == pytest.approx((0.97 + 0.99 + 0.98) / 3)
+    assert "seed 1 (seed-1, kept from the earlier table): 0 clean errors" in markdown(table, 0.99, 0.985, 0.997, "m")
+
+    disagree = json.loads(json.dumps(earlier))
+    disagree["strategies"]["stratified"]["runs"][0]["clean_accuracy"] = 0.99
+    with pytest.raises(ValueError, match="workspace and workspace ran the same pipeline on stratified seed 0"):
+        collect(new_machine, new_machine[0], UP, kept=disagree)
+    longer = dataclasses.replace(new_machine[0], params={**new_machine[0].params, "train": {"epochs": 30}})
+    with pytest.raises(ValueError, match="another setting: it differs in train$"):
+        collect(new_machine, longer, UP, kept=earlier)
+    half = dataclasses.replace(new_machine[0], params={**new_machine[0].params, "augment": {"probability": 0.5}})
+    with pytest.raises(ValueError, match="another setting: it differs in augment$"):
+        collect(new_machine, half, UP, kept=earlier)
+    with pytest.raises(ValueError, match="before tables recorded their params"):
+        collect(new_machine, new_machine[0], UP, kept={k: v for k, v in earlier.items() if k != "params"})
