@@ -141,6 +141,10 @@ def test_a_kept_table_adds_the_seeds_dvc_no_longer_has_and_must_be_the_same_sett
     disagree["strategies"]["stratified"]["runs"][0]["clean_accuracy"] = 0.99
     with pytest.raises(ValueError, match="workspace and workspace ran the same pipeline on stratified seed 0"):
         collect(new_machine, new_machine[0], UP, kept=disagree)
+    robuster = json.loads(json.dumps(earlier))
+    robuster["strategies"]["stratified"]["runs"][0]["worst_moderate_accuracy"] = 0.99  # same clean score, not the same run
+    with pytest.raises(ValueError, match=r"but scored 0.99 and 0.97 \(worst_moderate_accuracy\)"):
+        collect(new_machine, new_machine[0], UP, kept=robuster)
     longer = dataclasses.replace(new_machine[0], params={**new_machine[0].params, "train": {"epochs": 30}})
     with pytest.raises(ValueError, match="another setting: it differs in train$"):
         collect(new_machine, longer, UP, kept=earlier)
