@@ -16,7 +16,7 @@ import pandas as pd
 
 from steel_defect.params import unfreeze_setting
 from steel_defect.photometric import KEYS, label
-from steel_defect.seeds import ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
+from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
 
@@ -37,8 +37,8 @@ def collect(
     A run counts if it ran the reference's pipeline, or one in `also`: references whose code
     differs (a refactor, a key added with an off default) but whose described setting and shared
     params are the same, as when new seeds run on newer code (ValueError otherwise). Two runs of
-    one seed that disagree on the clean test score are a reproducibility failure (ValueError); a
-    seed's first run counts. Only robustness.json is read: a run that stopped at robustness
+    one seed that disagree on the clean or the worst moderate test score are a reproducibility
+    failure (ValueError); a seed's first run counts. Only robustness.json is read: a run that stopped at robustness
     carries its baseline's stale evaluate metrics.
 
     `kept` is a table this function wrote before (its JSON): its runs of seeds no recorded run
@@ -47,12 +47,8 @@ def collect(
     """
     setting = describe(reference)
     for other in also:
-        differ = param_differences(reference, other, up)
-        changed = [k for k, v in describe(other).items() if v != setting[k]]
-        if differ or changed:
-            raise ValueError(
-                f"{other.name} cannot be gathered with {reference.name}: they differ in {', '.join(differ + changed)}"
-            )
+        if differ := _differences(reference, other, up):
+            raise ValueError(f"{other.name} cannot be gathered with {reference.name}: they differ in {', '.join(differ)}")
     references = [reference, *also]
     chosen: dict[tuple[str, int], dict] = {}
     for run in runs:
@@ -60,7 +56,7 @@ def collect(
         if model not in robustness or not any(same_pipeline(run, r, up, needs=ROBUSTNESS) for r in references):
             continue
         _add(chosen, (run.strategy, run.seed), _row(run, robustness, model))
-    for (strategy, seed), row in _kept_rows(kept, reference, setting, up, model):
+    for (strategy, seed), row in _kept_rows(kept, reference, up, model):
         _add(chosen, (strategy, seed), row)
     out: dict = {"model": model, "identity": reference.identity, "strategies": {}}
     out["augment"] = reference.params.get("augment")
@@ -110,18 +106,22 @@ def _add(chosen: dict[tuple[str, int], dict], key: tuple[str, int], row: dict) -
             )
 
 
-def _kept_rows(kept: dict | None, reference: Run, setting: dict, up: Upstream, model: str):
+def _differences(reference: Run, other: Run, up: Upstream) -> list[str]:
+    """The shared params, then the described setting (describe), in which `other` is not `reference`."""
+    setting = describe(reference)
+    return param_differences(reference, other, up) + [k for k, v in describe(other).items() if v != setting[k]]
+
+
+def _kept_rows(kept: dict | None, reference: Run, up: Upstream, model: str):
     """The runs of an earlier table, checked to be this reference's setting, marked as kept."""
     if not kept:
         return []
     if kept.get("model") != model or "params" not in kept:
         raise ValueError("the table to keep was gathered for another model or before tables recorded their params")
-    earlier = Run(name="the kept table", rev="", params=kept["params"], code={}, data=None, files={})
-    differ = param_differences(reference, earlier, up)
-    theirs = {**describe(earlier), "identity": kept.get("identity")}
-    changed = [k for k, v in setting.items() if theirs[k] != v]
-    if differ or changed:
-        raise ValueError(f"the table to keep was gathered for another setting: it differs in {', '.join(differ + changed)}")
+    # the table's reference as a Run: its params, and its identity where a run keeps it (evaluate's metrics)
+    earlier = Run(name="the kept table", rev="", params=kept["params"], code={}, data=None, files={EVALUATE: kept["identity"]})
+    if differ := _differences(reference, earlier, up):
+        raise ValueError(f"the table to keep was gathered for another setting: it differs in {', '.join(differ)}")
     return [
         ((strategy, row["seed"]), {**row, "kept": True})
         for strategy, result in kept["strategies"].items()
