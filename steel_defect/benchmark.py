@@ -1,29 +1,11 @@
-"""Timing helpers for the benchmark stage: batch-1 latency (median, p95) and batch throughput, and what CPU ran them."""
+"""Timing helpers for the benchmark stage: batch-1 latency (median, p95) and batch throughput (the machine: machine.py)."""
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else what platform knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def latency_ms(predict: Callable[[np.ndarray], object], images: np.ndarray, runs: int, warmup: int) -> dict[str, float]:

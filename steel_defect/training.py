@@ -13,13 +13,18 @@ from dvclive.keras import DVCLiveCallback
 
 from steel_defect.atomic import atomic_dir
 from steel_defect.dataset import DatasetSpec
+from steel_defect.machine import describe
 
 TRAIN_SUBSETS = ("train", "augmented")
 CLASS_WEIGHTS = ["balanced", "none"]
 
 
 def seed_everything(seed: int) -> None:
-    """Same seed, same machine -> same weights: Python, NumPy and TF seeds plus TF's deterministic kernels."""
+    """Same seed, same instruction set -> same weights: Python, NumPy and TF seeds plus TF's deterministic kernels.
+
+    Deterministic kernels still compute differently on AVX2 and AVX-512 CPUs (machine.py), so `fit`
+    records the machine beside the curves.
+    """
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -61,8 +66,11 @@ def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batc
     """model.fit with curves logged by dvclive into a temporary folder renamed onto `live_dir` when done.
 
     Live(dvcyaml=False): plots are declared in dvc.yaml. A killed run leaves the previous curves.
+    The machine (CPU and instruction set, which decide the last bits of every gradient) goes into
+    the folder's params.yaml, so a run that does not reproduce elsewhere says where it ran.
     """
     with atomic_dir(live_dir) as tmp, Live(str(tmp), dvcyaml=False, save_dvc_exp=False) as live:
+        live.log_params({"machine": describe()})
         history = model.fit(
             x,
             y,

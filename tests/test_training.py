@@ -7,10 +7,12 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect.errors import UserError
 from steel_defect.features import PERTURBED, parse_setting, with_perturbed_validation
+from steel_defect.machine import ISAS, describe
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from tests.conftest import TINY, set_param
 
@@ -76,6 +78,9 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
         "plots/roc.png",
     ]:
         assert Path(path).exists(), path
+    for stage in ("train_head", "fine_tune"):  # where the weights were computed, which decides their last bits
+        machine = yaml.safe_load(Path(f"metrics/{stage}/params.yaml").read_text())["machine"]
+        assert machine == describe() and machine["isa"] in [name for name, _ in ISAS] + ["unknown"], stage
 
 
 def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):

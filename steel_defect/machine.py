@@ -1,0 +1,62 @@
+"""What machine computed a result: its CPU, usable cores and the vector instruction set TensorFlow uses.
+
+TensorFlow's CPU kernels (oneDNN) pick their code at run time from the best instruction set the CPU
+has, and AVX2 and AVX-512 code add floats in a different order. Forward passes agree, but gradients
+differ in the last bits (measured on one AVX-512 machine with ONEDNN_MAX_CPU_ISA=AVX2), and over a
+few epochs early stopping can stop one epoch apart. So "same seed, same result" holds between
+machines with the same instruction set, and the training stages record it beside their curves.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+# oneDNN's x86 instruction sets, best first, each with the /proc/cpuinfo flags it needs
+ISAS = [
+    ("avx512_core_amx", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_int8"}),
+    ("avx512_core_bf16", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}),
+    ("avx512_core_vnni", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}),
+    ("avx512_core", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}),
+    ("avx2_vnni", {"avx2", "fma", "avx_vnni"}),
+    ("avx2", {"avx2", "fma"}),
+    ("avx", {"avx"}),
+    ("sse41", {"sse4_1"}),
+]
+CAP, SWITCH = "ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS"
+
+
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and flags from /proc/cpuinfo (Linux); elsewhere what platform knows, no flags."""
+    name, flags = "", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and not name:
+                name = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return name or platform.processor() or platform.machine(), flags
+
+
+def cpu_name() -> str:
+    return cpu_info()[0]
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def best_isa(flags: set[str]) -> str:
+    """The best of oneDNN's instruction sets (ISAS) these CPU flags allow, or 'unknown' without flags."""
+    return next((name for name, needs in ISAS if needs <= flags), "unknown")
+
+
+def describe() -> dict[str, object]:
+    """CPU, usable cores, its best instruction set, and the environment settings that cap or bypass it."""
+    name, flags = cpu_info()
+    found = {"cpu": name, "usable_cores": usable_cores(), "isa": best_isa(flags)}
+    return found | {key: os.environ[key] for key in (CAP, SWITCH) if os.environ.get(key)}
