@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -56,6 +57,20 @@ def find_run(runs: list[Run], rev: str, flag: str) -> Run:
     return found
 
 
+def pipeline_of(run: Run) -> str:
+    """The dvc.yaml `run` ran: its commit's, or the workspace's.
+
+    What can change a result is the reference's pipeline, not today's: a module a later commit adds
+    to a stage's deps is absent from an older run's dvc.lock, and would shut every older run out.
+    """
+    if run.rev == "workspace":
+        return Path("dvc.yaml").read_text()
+    done = subprocess.run(["git", "show", f"{run.rev}:dvc.yaml"], capture_output=True, text=True)
+    if done.returncode:
+        raise UserError(f"cannot read dvc.yaml at {run.name} ({run.rev[:7]}): {done.stderr.strip()}")
+    return done.stdout
+
+
 def gather(
     summarise: Callable[..., dict],
     target: str | tuple[str, ...],
@@ -74,7 +89,7 @@ def gather(
     extra = {"also": [find_run(runs, rev, "--also") for rev in also]} if also else {}
     if kept is not None:
         extra["kept"] = kept
-    dvc_yaml = yaml.safe_load(Path("dvc.yaml").read_text())
+    dvc_yaml = yaml.safe_load(pipeline_of(ref))
     ups = [upstream(dvc_yaml, target=t) for t in ((target,) if isinstance(target, str) else target)]
     up = Upstream(code=frozenset().union(*(u.code for u in ups)), params=frozenset().union(*(u.params for u in ups)))
     try:

@@ -178,3 +178,32 @@ def test_single_run_has_the_aggregate_shape():
     metrics = entry("w", 0, errors=1)["data"]["metrics"]["metrics/evaluate/metrics.json"]["data"]
     one = single_run(metrics, "grouped", 7, 1150)["strategies"]["grouped"]
     assert one["seeds"] == [7] and one["total_errors"] == 1 and one["accuracy"]["n"] == 1 and one["train_images"] == 1150
+
+
+def test_runs_are_matched_on_the_pipeline_the_reference_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A module added to a stage's deps today must not shut out the runs of the commit before it."""
+    import subprocess
+
+    from benchmarks.seeds import pipeline_of
+    from steel_defect.errors import UserError
+    from steel_defect.seeds import Run
+
+    monkeypatch.chdir(tmp_path)
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    Path("dvc.yaml").write_text("stages: {train: {cmd: python -m stages.train, deps: [steel_defect/training.py]}}\n")
+    git("add", "dvc.yaml")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "first")
+    then = git("rev-parse", "HEAD")
+    Path("dvc.yaml").write_text("stages: {train: {cmd: python -m stages.train, deps: [steel_defect/machine.py]}}\n")
+
+    def run(rev: str) -> Run:
+        return Run(name=rev[:7], rev=rev, params={}, code={}, data=None, files={})
+
+    assert "training.py" in pipeline_of(run(then)) and "machine.py" not in pipeline_of(run(then))
+    assert "machine.py" in pipeline_of(run("workspace"))
+    with pytest.raises(UserError, match="cannot read dvc.yaml at"):
+        pipeline_of(run("0" * 40))
