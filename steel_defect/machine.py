@@ -42,10 +42,6 @@ def cpu_info() -> tuple[str, set[str]]:
     return name or platform.processor() or platform.machine(), flags
 
 
-def cpu_name() -> str:
-    return cpu_info()[0]
-
-
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
