@@ -1,10 +1,11 @@
 """What machine computed a result: its CPU, usable cores and the vector instruction set TensorFlow uses.
 
-TensorFlow's CPU kernels (oneDNN) pick their code at run time from the best instruction set the CPU
-has, and AVX2 and AVX-512 code add floats in a different order. Forward passes agree, but gradients
-differ in the last bits (measured on one AVX-512 machine with ONEDNN_MAX_CPU_ISA=AVX2), and over a
-few epochs early stopping can stop one epoch apart. So "same seed, same result" holds between
-machines with the same instruction set, and the training stages record it beside their curves.
+TensorFlow's CPU kernels (oneDNN) choose their code at run time for the CPU they find, so float
+results differ in the last bits between machines, and training turns that into a different model.
+Measured: capping oneDNN at AVX2 on an AVX-512 machine (ONEDNN_MAX_CPU_ISA=AVX2) leaves the
+backbone's forward pass bit-identical but not the gradients, and a fine-tuning run then stops one
+epoch later; between two machines even the frozen backbone's features differed. "Same seed, same
+result" holds on the same kind of machine, so the training stages record it beside their curves.
 """
 
 from __future__ import annotations

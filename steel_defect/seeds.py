@@ -31,6 +31,7 @@ SPLIT = "metrics/split.json"
 DATASET = "metrics/data.json"
 DATA = "data/raw"
 ROBUSTNESS = "metrics/robustness.json"
+MACHINE = "metrics/fine_tune/params.yaml"  # dvclive params, listed under dvc.yaml's top-level params
 TARGETS = (EVALUATE, ROBUSTNESS)  # the stages experiments are run up to; a skipped one leaves a stale file
 
 
@@ -45,6 +46,7 @@ class Run:
     data: str | None
     files: dict  # every metrics file DVC recorded: path -> its data (evaluate's, benchmark.json, export.json, ...)
     inherited: dict = field(default_factory=dict)  # TARGETS files a targeted experiment left as its baseline's
+    machine: dict | None = None  # where fine_tune ran (MACHINE, since 664cd10); None for older runs
 
     @property
     def identity(self) -> dict:
@@ -114,6 +116,7 @@ def _run(entry: dict, name: str) -> Run | None:
         code={path: d["hash"] for path, d in deps.items() if path.startswith(CODE)},
         data=(outs.get(DATA) or {}).get("hash"),
         files={path: (f or {}).get("data") for path, f in files.items()},
+        machine=(((data.get("params") or {}).get(MACHINE) or {}).get("data") or {}).get("machine"),
     )
 
 

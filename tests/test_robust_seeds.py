@@ -153,3 +153,33 @@ def test_a_kept_table_adds_the_seeds_dvc_no_longer_has_and_must_be_the_same_sett
         collect(new_machine, half, UP, kept=earlier)
     with pytest.raises(ValueError, match="before tables recorded their params"):
         collect(new_machine, new_machine[0], UP, kept={k: v for k, v in earlier.items() if k != "params"})
+
+
+def test_runs_from_another_machine_are_left_out_and_unrecorded_ones_yield_to_the_home_machine():
+    """Training differs between machines: the reference's machine decides, and runs recorded elsewhere do not count."""
+    home = {"cpu": "AMD EPYC", "usable_cores": 2, "isa": "avx512_core_bf16"}
+    capped = {**home, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    runs = runs_from_exp_show(
+        show(
+            robust("seed-1", 1, 0.99),  # no record (before 664cd10): counts
+            robust("seed-1-capped", 1, 0.95),  # another machine: left out, not a reproducibility failure
+            robust("seed-0-old", 0, 0.99),  # no record, disagrees with the home machine's seed 0: left out
+        )
+    )
+    machines = {"workspace": home, "seed-1-capped": capped}
+    runs = [dataclasses.replace(r, machine=machines.get(r.name)) for r in runs]
+    table = collect(runs, runs[0], UP)
+    result = table["strategies"]["stratified"]
+    assert [r["name"] for r in result["runs"]] == ["workspace", "seed-1"]  # main (no record) agrees with workspace
+    assert result["worst_moderate_accuracy"]["mean"] == pytest.approx((0.97 + 0.99) / 2)
+    assert table["machine"] == home
+    assert [(r["name"], r["why"]) for r in table["left_out"]] == [
+        ("seed-1-capped", "another machine (AMD EPYC, avx512_core_bf16, ONEDNN_MAX_CPU_ISA=AVX2)"),
+        ("seed-0-old", "no machine record, disagrees with workspace"),
+    ]
+    text = markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+    assert "Trained on AMD EPYC, avx512_core_bf16 (" in text
+    assert "Left out, made elsewhere: seed-0-old (seed 0), seed-1-capped (seed 1)." in text
+    unrecorded = [dataclasses.replace(r, machine=None) for r in runs]
+    with pytest.raises(ValueError, match="seed 1"):  # without a home machine, a disagreement is still a failure
+        collect(unrecorded, unrecorded[0], UP)

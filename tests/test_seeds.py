@@ -207,3 +207,14 @@ def test_runs_are_matched_on_the_pipeline_the_reference_ran(tmp_path: Path, monk
     assert "machine.py" in pipeline_of(run("workspace"))
     with pytest.raises(UserError, match="cannot read dvc.yaml at"):
         pipeline_of(run("0" * 40))
+
+
+def test_a_run_carries_the_machine_fine_tune_recorded():
+    """dvc.yaml lists metrics/fine_tune/params.yaml under its top-level params, so `dvc exp show` carries it."""
+    from steel_defect.seeds import MACHINE
+
+    recorded = entry("here", 1)
+    recorded["data"]["params"][MACHINE] = {"data": {"machine": {"cpu": "AMD EPYC", "isa": "avx2"}}}
+    runs = runs_from_exp_show([entry("workspace", 0), {**entry("main", 0), "experiments": [{"name": "here", "revs": [recorded]}]}])
+    assert [(r.name, r.machine) for r in runs] == [("workspace", None), ("main", None), ("here", {"cpu": "AMD EPYC", "isa": "avx2"})]
+    assert MACHINE in yaml.safe_load((ROOT / "dvc.yaml").read_text())["params"]
