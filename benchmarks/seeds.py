@@ -13,6 +13,7 @@ Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted w
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import yaml
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.report import dvc
-from steel_defect.seeds import TARGETS, Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
+from steel_defect.seeds import MACHINE, TARGETS, Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
 TABLE = "metrics/seeds.md"  # shown in the README
@@ -40,13 +41,26 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
     current), or the commit whose hash starts with `reference` (experiments queued from an older commit)."""
     if reference is None and dvc_json("status"):
         raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
-    runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
+    runs = [with_machine(run) for run in runs_from_exp_show(dvc_json("exp", "show", "-A"))]
     if reference is not None:
         return runs, find_run(runs, reference, "--reference")
     workspace = next((r for r in runs if r.rev == "workspace"), None)
     if workspace is None or workspace.metrics is None:
         raise UserError("no results in the workspace; run `dvc repro` first")
     return runs, workspace
+
+
+def with_machine(run: Run) -> Run:
+    """`run` with the machine fine_tune recorded, read from git where `dvc exp show` could not see it.
+
+    DVC reads a revision's top-level params from that revision's dvc.yaml, and commits between
+    664cd10 (which wrote the record) and the dvc.yaml that lists it hold the file unlisted.
+    """
+    if run.machine is not None or run.rev == "workspace":
+        return run
+    done = subprocess.run(["git", "show", f"{run.rev}:{MACHINE}"], capture_output=True, text=True)
+    machine = (yaml.safe_load(done.stdout) or {}).get("machine") if done.returncode == 0 else None
+    return dataclasses.replace(run, machine=machine) if machine else run
 
 
 def find_run(runs: list[Run], rev: str, flag: str) -> Run:

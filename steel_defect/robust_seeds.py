@@ -220,10 +220,14 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     where = ""
     if table.get("machine"):
         where = f" Trained on {machine_text(table['machine'])} (runs without a machine record predate 664cd10)."
-    left_out = table.get("left_out") or []
-    if left_out:
-        names = sorted({f"{r['name']} (seed {r['seed']})" for r in left_out})
-        shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    groups: dict[tuple[int, str], list[str]] = {}
+    for r in table.get("left_out") or []:  # the commits of one old run share its result: one line for them all
+        groups.setdefault((r["seed"], r["why"]), []).append(r["name"])
+    if groups:
+        shown = "; ".join(
+            f"{min(names)}{f' and {len(names) - 1} more' if len(names) > 1 else ''} (seed {seed}: {why})"
+            for (seed, why), names in sorted(groups.items())
+        )
         where += f" Left out, made elsewhere: {shown}."
     return "\n".join(parts) + (
         f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "

@@ -205,7 +205,9 @@ def same_pipeline(run: Run, reference: Run, up: Upstream, varied: tuple[str, ...
     the run's own `needs` file (the result the caller reads; see TARGETS)."""
     if run.files.get(needs) is None or run.data != reference.data:
         return False
-    if any(run.code.get(path) != reference.code.get(path) or path not in run.code for path in up.code):
+    # a module neither has is one a later pipeline added (an --also reference of older code); the
+    # reference itself has every module of `up`, which comes from its own dvc.yaml
+    if any(run.code.get(path) != reference.code.get(path) for path in up.code):
         return False
     a, b = _without_varied(run.params, varied), _without_varied(reference.params, varied)
     return all(_param(a, key) == _param(b, key) for key in up.params)

@@ -179,7 +179,10 @@ def test_runs_from_another_machine_are_left_out_and_unrecorded_ones_yield_to_the
     ]
     text = markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
     assert "Trained on AMD EPYC, avx512_core_bf16 (" in text
-    assert "Left out, made elsewhere: seed-0-old (seed 0), seed-1-capped (seed 1)." in text
+    assert (
+        "Left out, made elsewhere: seed-0-old (seed 0: no machine record, disagrees with workspace); "
+        "seed-1-capped (seed 1: another machine (AMD EPYC, avx512_core_bf16, ONEDNN_MAX_CPU_ISA=AVX2))." in text
+    )
     unrecorded = [dataclasses.replace(r, machine=None) for r in runs]
     with pytest.raises(ValueError, match="seed 1"):  # without a home machine, a disagreement is still a failure
         collect(unrecorded, unrecorded[0], UP)

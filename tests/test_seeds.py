@@ -180,11 +180,11 @@ def test_single_run_has_the_aggregate_shape():
     assert one["seeds"] == [7] and one["total_errors"] == 1 and one["accuracy"]["n"] == 1 and one["train_images"] == 1150
 
 
-def test_runs_are_matched_on_the_pipeline_the_reference_ran(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_runs_are_matched_on_the_pipeline_the_reference_ran_and_carry_their_machine_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A module added to a stage's deps today must not shut out the runs of the commit before it."""
     import subprocess
 
-    from benchmarks.seeds import pipeline_of
+    from benchmarks.seeds import pipeline_of, with_machine
     from steel_defect.errors import UserError
     from steel_defect.seeds import Run
 
@@ -208,6 +208,14 @@ def test_runs_are_matched_on_the_pipeline_the_reference_ran(tmp_path: Path, monk
     with pytest.raises(UserError, match="cannot read dvc.yaml at"):
         pipeline_of(run("0" * 40))
 
+    # a commit's machine record, where `dvc exp show` cannot see it (its dvc.yaml does not list it)
+    Path("metrics/fine_tune").mkdir(parents=True)
+    Path("metrics/fine_tune/params.yaml").write_text("machine: {cpu: AMD EPYC, isa: avx2}\n")
+    git("add", "metrics")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "second")
+    assert with_machine(run(git("rev-parse", "HEAD"))).machine == {"cpu": "AMD EPYC", "isa": "avx2"}
+    assert with_machine(run(then)).machine is None and with_machine(run("workspace")).machine is None
+
 
 def test_a_run_carries_the_machine_fine_tune_recorded():
     """dvc.yaml lists metrics/fine_tune/params.yaml under its top-level params, so `dvc exp show` carries it."""
@@ -215,6 +223,12 @@ def test_a_run_carries_the_machine_fine_tune_recorded():
 
     recorded = entry("here", 1)
     recorded["data"]["params"][MACHINE] = {"data": {"machine": {"cpu": "AMD EPYC", "isa": "avx2"}}}
-    runs = runs_from_exp_show([entry("workspace", 0), {**entry("main", 0), "experiments": [{"name": "here", "revs": [recorded]}]}])
-    assert [(r.name, r.machine) for r in runs] == [("workspace", None), ("main", None), ("here", {"cpu": "AMD EPYC", "isa": "avx2"})]
+    runs = runs_from_exp_show(
+        [entry("workspace", 0), {**entry("main", 0), "experiments": [{"name": "here", "revs": [recorded]}]}]
+    )
+    assert [(r.name, r.machine) for r in runs] == [
+        ("workspace", None),
+        ("main", None),
+        ("here", {"cpu": "AMD EPYC", "isa": "avx2"}),
+    ]
     assert MACHINE in yaml.safe_load((ROOT / "dvc.yaml").read_text())["params"]
