@@ -180,7 +180,7 @@ def test_single_run_has_the_aggregate_shape():
     assert one["seeds"] == [7] and one["total_errors"] == 1 and one["accuracy"]["n"] == 1 and one["train_images"] == 1150
 
 
-def test_runs_are_matched_on_the_pipeline_the_reference_ran_and_carry_their_machine_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_runs_match_on_the_reference_pipeline_and_carry_their_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A module added to a stage's deps today must not shut out the runs of the commit before it."""
     import subprocess
 
