@@ -50,6 +50,12 @@ def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
     return runs, workspace
 
 
+def file_at(rev: str, path: str) -> tuple[str | None, str]:
+    """(text of `path` at git revision `rev`, or None if it has none; git's complaint)."""
+    done = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return (None if done.returncode else done.stdout), done.stderr.strip()
+
+
 def with_machine(run: Run) -> Run:
     """`run` with the machine fine_tune recorded, read from git where `dvc exp show` could not see it.
 
@@ -58,8 +64,8 @@ def with_machine(run: Run) -> Run:
     """
     if run.machine is not None or run.rev == "workspace":
         return run
-    done = subprocess.run(["git", "show", f"{run.rev}:{MACHINE}"], capture_output=True, text=True)
-    machine = (yaml.safe_load(done.stdout) or {}).get("machine") if done.returncode == 0 else None
+    text, _ = file_at(run.rev, MACHINE)
+    machine = (yaml.safe_load(text) or {}).get("machine") if text else None
     return dataclasses.replace(run, machine=machine) if machine else run
 
 
@@ -79,10 +85,10 @@ def pipeline_of(run: Run) -> str:
     """
     if run.rev == "workspace":
         return Path("dvc.yaml").read_text()
-    done = subprocess.run(["git", "show", f"{run.rev}:dvc.yaml"], capture_output=True, text=True)
-    if done.returncode:
-        raise UserError(f"cannot read dvc.yaml at {run.name} ({run.rev[:7]}): {done.stderr.strip()}")
-    return done.stdout
+    text, complaint = file_at(run.rev, "dvc.yaml")
+    if text is None:
+        raise UserError(f"cannot read dvc.yaml at {run.name} ({run.rev[:7]}): {complaint}")
+    return text
 
 
 def gather(
