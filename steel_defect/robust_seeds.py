@@ -19,6 +19,8 @@ from steel_defect.photometric import KEYS, label
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
+SCORES = ("clean_accuracy", "worst_moderate_accuracy")  # two runs of one seed on one machine agree on both
+
 
 def _errors(accuracy: float, n: int) -> int:
     return round((1 - accuracy) * n)
@@ -127,9 +129,6 @@ def _add(chosen: dict[tuple[str, int], dict], key: tuple[str, int], row: dict, h
                 f"{row['name']} and {first['name']} ran the same pipeline on {key[0]} seed {key[1]} but scored "
                 f"{row[score]} and {first[score]} ({score})"
             )
-
-
-SCORES = ("clean_accuracy", "worst_moderate_accuracy")
 
 
 def _disagree(a: dict, b: dict) -> bool:
