@@ -32,12 +32,17 @@ def main() -> None:
         streak=number(params, "augment.streak", 0.0, 50.0),
     )
     probability = number(params, "augment.probability", 0.0, 1.0)
+    light_probability = get(params, "augment.light_probability", None)  # null: as augment.probability
+    if light_probability is not None:
+        light_probability = number(params, "augment.light_probability", 0.0, 1.0)
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
     light = f", photometric {photometric}" if photometric.any() else ", geometric only"
     if photometric.any() and probability < 1:
         light += f", each change with probability {probability:g}"
+    if photometric.any() and light_probability is not None:
+        light += f", brightness and contrast with probability {light_probability:g}"
     print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color}{light})")
     images = spec.load(train["path"].tolist())
     variants = augment_images(
@@ -50,6 +55,7 @@ def main() -> None:
         seed=integer(params, "augment.seed", minimum=0),
         photometric=photometric,
         probability=probability,
+        light_probability=light_probability,
     )
     rows = []
     with atomic_dir(OUT) as tmp:

@@ -168,7 +168,12 @@ def describe(reference: Run) -> dict:
     return {
         "identity": reference.identity,
         # the chance each change reaches a copy (augment.probability): every change on every copy before it existed
-        "augment": {**{k: augment.get(k, 0) for k in KEYS}, "probability": augment.get("probability", 1.0)},
+        # and brightness/contrast's own chance (augment.light_probability; None: the same chance)
+        "augment": {
+            **{k: augment.get(k, 0) for k in KEYS},
+            "probability": augment.get("probability", 1.0),
+            "light_probability": augment.get("light_probability"),
+        },
         "normalize": backbone.get("normalize", "none"),
         "prefilter": backbone.get("prefilter", 1),
         # where fine-tuning starts, read as the features stage reads it; None for fixtures that never fine-tune
@@ -206,6 +211,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     light = label({k: augment.get(k, 0) for k in KEYS})
     if augment.get("probability", 1.0) < 1:
         light += f", each change with probability {augment['probability']:g}"
+    if augment.get("light_probability") is not None:
+        light += f", brightness and contrast with probability {augment['light_probability']:g}"
     identity = table["identity"]
     about_model = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
     if (table.get("prefilter") or 1) > 1:

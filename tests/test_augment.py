@@ -107,6 +107,20 @@ def test_each_change_reaches_a_copy_with_its_own_chance():
     assert np.any(noisy & ~offset) and np.any(offset & ~noisy)
 
 
+def test_light_probability_lights_every_copy_while_the_sensor_changes_keep_their_chance():
+    x = np.full((400, 16, 16, 1), 128, np.uint8)
+    plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3)[:, 0].astype(int)
+    both = Photometric(brightness=0.3, noise=20.0)
+    lit = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5, light_probability=1.0)
+    offset = np.abs(np.median(lit[:, 0].astype(int) - plain, axis=(1, 2, 3)))
+    noisy = np.std(lit[:, 0].astype(int), axis=(1, 2, 3)) > 3
+    assert np.mean(offset > 0) > 0.95  # an offset drawn from -0.3..0.3 of the range is rarely under half a level
+    assert abs(noisy.mean() - 0.5) < 0.1  # 400 copies: noise still on about half of them
+    default = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5)
+    same = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5, light_probability=0.5)
+    np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
+
+
 def test_quarter_turn_only_is_a_rotation():
     x = images(2)
     a = augment_images(x, 1, [90], flip=False, shear=0.0, zoom=0.0, seed=0)[:, 0]
@@ -127,7 +141,10 @@ def test_augment_stage_covers_training_images_only(project: Path):
     assert Path("plots/augmentation.png").stat().st_size > 1000
 
 
-@pytest.mark.parametrize(("key", "value"), [("augment.rotations", []), ("augment.specks", 2), ("augment.probability", 1.5)])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("augment.rotations", []), ("augment.specks", 2), ("augment.probability", 1.5), ("augment.light_probability", -0.5)],
+)
 def test_a_wrong_augment_param_is_named_and_writes_nothing(project: Path, key: str, value):
     fetch.main()
     split.main()

@@ -122,6 +122,18 @@ def test_the_chance_of_each_change_is_told_and_kept_apart():
     assert "Photometric augmentation: noise 10, blur 1.5, each change with probability 0.5. " in markdown(
         table, 0.99, 0.985, 0.997, "m"
     )
+    always_lit = {"augment": {**half.params["augment"], "light_probability": 1.0}}
+    with pytest.raises(ValueError, match="they differ in augment$"):
+        collect(
+            runs,
+            dataclasses.replace(reference, params=half.params),
+            UP,
+            also=[dataclasses.replace(other, params={**other.params, **always_lit})],
+        )
+    table = collect(runs, dataclasses.replace(reference, params={**half.params, **always_lit}), UP)
+    assert ", each change with probability 0.5, brightness and contrast with probability 1. " in markdown(
+        table, 0.99, 0.985, 0.997, "m"
+    )
 
 
 def test_a_kept_table_adds_the_seeds_dvc_no_longer_has_and_must_be_the_same_setting():
