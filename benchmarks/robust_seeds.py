@@ -39,7 +39,7 @@ def main() -> None:
             kept = json.loads(Path(out).read_text())
         except (OSError, ValueError) as err:
             raise UserError(f"{out}: --keep needs the table written before, readable as JSON ({err})") from err
-    table, _ = gather(collect, "robustness", args.reference, args.also, kept)
+    table, _ = gather(collect, "robustness", args.reference, args.also, kept, machines=True)
     if not table["strategies"]:
         raise UserError("no run matches the workspace's pipeline through robustness; run `dvc repro` and queue the seeds")
     text = markdown(table, GOAL_EACH, GOAL_WORST, GOAL_CLEAN, command)

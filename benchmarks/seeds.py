@@ -36,12 +36,18 @@ def dvc_json(*args: str) -> object:
     return json.loads(dvc(*args, "--json") or "null")
 
 
-def recorded_runs(reference: str | None = None) -> tuple[list[Run], Run]:
+def recorded_runs(reference: str | None = None, machines: bool = False) -> tuple[list[Run], Run]:
     """Every run DVC recorded (`dvc exp show -A`) and the reference: the workspace's (its dvc.lock must be
-    current), or the commit whose hash starts with `reference` (experiments queued from an older commit)."""
+    current), or the commit whose hash starts with `reference` (experiments queued from an older commit).
+
+    With `machines`, each run also carries its machine record where only git has it (`with_machine`,
+    one `git show` per run without one): only summarisers that compare machines pay for it.
+    """
     if reference is None and dvc_json("status"):
         raise UserError("the workspace's dvc.lock is not up to date; run `dvc repro` first (it is the reference run)")
-    runs = [with_machine(run) for run in runs_from_exp_show(dvc_json("exp", "show", "-A"))]
+    runs = runs_from_exp_show(dvc_json("exp", "show", "-A"))
+    if machines:
+        runs = [with_machine(run) for run in runs]
     if reference is not None:
         return runs, find_run(runs, reference, "--reference")
     workspace = next((r for r in runs if r.rev == "workspace"), None)
@@ -97,15 +103,17 @@ def gather(
     reference: str | None = None,
     also: Sequence[str] = (),
     kept: dict | None = None,
+    machines: bool = False,
 ) -> tuple[dict, Run]:
     """`summarise(runs, reference, upstream)` over DVC's recorded runs, matched on what can change the `target` stages' outputs.
 
     `also` (commits or experiments, for summarisers that take them: robust_seeds.collect) adds the
     runs of further pipelines with the same setting, and `kept` (an earlier table of theirs) its runs.
+    `machines` reads the machine records git holds beyond what DVC shows (recorded_runs).
     A reproducibility failure or a mismatched
     reference it finds (ValueError) becomes one UserError line.
     """
-    runs, ref = recorded_runs(reference)
+    runs, ref = recorded_runs(reference, machines)
     extra = {"also": [find_run(runs, rev, "--also") for rev in also]} if also else {}
     if kept is not None:
         extra["kept"] = kept

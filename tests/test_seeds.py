@@ -184,7 +184,7 @@ def test_runs_match_on_the_reference_pipeline_and_carry_their_machine(tmp_path: 
     """A module added to a stage's deps today must not shut out the runs of the commit before it."""
     import subprocess
 
-    from benchmarks.seeds import pipeline_of, with_machine
+    from benchmarks.seeds import pipeline_of, recorded_runs, with_machine
     from steel_defect.errors import UserError
     from steel_defect.seeds import Run
 
@@ -215,6 +215,14 @@ def test_runs_match_on_the_reference_pipeline_and_carry_their_machine(tmp_path: 
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "second")
     assert with_machine(run(git("rev-parse", "HEAD"))).machine == {"cpu": "AMD EPYC", "isa": "avx2"}
     assert with_machine(run(then)).machine is None and with_machine(run("workspace")).machine is None
+
+    # only a summariser that compares machines asks git for them (one `git show` per run)
+    second = git("rev-parse", "HEAD")
+    monkeypatch.setattr("benchmarks.seeds.dvc_json", lambda *args: [entry(second, 0)])
+    runs, reference = recorded_runs(second[:7], machines=True)
+    assert reference.machine == {"cpu": "AMD EPYC", "isa": "avx2"}
+    runs, reference = recorded_runs(second[:7])
+    assert reference.rev == second and reference.machine is None
 
 
 def test_a_run_carries_the_machine_fine_tune_recorded():
