@@ -40,7 +40,7 @@ def collect(
     differs (a refactor, a key added with an off default) but whose described setting and shared
     params are the same, as when new seeds run on newer code (ValueError otherwise). Two runs of
     one seed that disagree on the clean or the worst moderate test score are a reproducibility
-    failure (ValueError); a seed's first run counts. Only robustness.json is read: a run that stopped at robustness
+    failure (ValueError), except as `_choose` says. Only robustness.json is read: a run that stopped at robustness
     carries its baseline's stale evaluate metrics.
 
     `kept` is a table this function wrote before (its JSON): its runs of seeds no recorded run
@@ -52,7 +52,7 @@ def collect(
         if differ := _differences(reference, other, up):
             raise ValueError(f"{other.name} cannot be gathered with {reference.name}: they differ in {', '.join(differ)}")
     references = [reference, *also]
-    chosen: dict[tuple[str, int], dict] = {}
+    rows: dict[tuple[str, int], list[dict]] = {}  # (strategy, seed) -> its runs, as listed
     home, left_out = reference.machine, []
     for run in runs:
         robustness = run.files.get(ROBUSTNESS) or {}
@@ -61,9 +61,10 @@ def collect(
         if None not in (home, run.machine) and run.machine != home:
             left_out.append({"name": run.name, "seed": run.seed, "why": f"another machine ({machine_text(run.machine)})"})
             continue
-        _add(chosen, (run.strategy, run.seed), _row(run, robustness, model), home, left_out)
-    for (strategy, seed), row in _kept_rows(kept, reference, up, model):
-        _add(chosen, (strategy, seed), row, home, left_out)
+        rows.setdefault((run.strategy, run.seed), []).append(_row(run, robustness, model))
+    for key, row in _kept_rows(kept, reference, up, model):
+        rows.setdefault(key, []).append(row)
+    chosen = {key: _choose(key, these, home, left_out) for key, these in rows.items()}
     out: dict = {"model": model, "identity": reference.identity, "strategies": {}}
     out["augment"] = reference.params.get("augment")
     out.update({k: v for k, v in setting.items() if k not in ("identity", "augment")})
@@ -105,34 +106,31 @@ def machine_text(machine: dict) -> str:
     return ", ".join([str(machine.get("cpu")), str(machine.get("isa")), *extra])
 
 
-def _add(chosen: dict[tuple[str, int], dict], key: tuple[str, int], row: dict, home: dict | None, left_out: list[dict]) -> None:
-    """A seed's first run counts; a later one must agree with it on the clean and the worst moderate
-    test score, unless one of the two was made on the reference's machine (`home`) and the other
-    carries no machine record: then the home machine's run counts and the other is left out.
+def _choose(key: tuple[str, int], rows: list[dict], home: dict | None, left_out: list[dict]) -> dict:
+    """The run that counts for one seed: the first made on the reference's machine (`home`), else the first listed.
+
+    Every other run must agree with it on the clean and the worst moderate test score, except a run
+    without a machine record (older than the record) when the chosen one was made at home: that
+    one was made elsewhere, and is left out. A record says where a result trained, so it wins
+    whatever order `dvc exp show` lists the runs in.
 
     Training differs between machines (steel_defect/machine.py): a rerun of seed 1 on another
     machine once matched the first on clean images only. Two runs on the same machine must agree.
     """
-    first = chosen.get(key)
-    if first is None:
-        chosen[key] = row
-        return
-    machines = (first.get("machine"), row.get("machine"))
-    if home is not None and home in machines and None in machines and _disagree(first, row):
-        here, elsewhere = (first, row) if machines[0] == home else (row, first)
-        chosen[key] = here
-        left_out.append({"name": elsewhere["name"], "seed": key[1], "why": f"no machine record, disagrees with {here['name']}"})
-        return
-    for score in SCORES:
-        if row[score] != first[score]:
-            raise ValueError(
-                f"{row['name']} and {first['name']} ran the same pipeline on {key[0]} seed {key[1]} but scored "
-                f"{row[score]} and {first[score]} ({score})"
-            )
-
-
-def _disagree(a: dict, b: dict) -> bool:
-    return any(a[score] != b[score] for score in SCORES)
+    at_home = [r for r in rows if home is not None and r.get("machine") == home]
+    chosen = (at_home or rows)[0]
+    for row in rows:
+        differ = [score for score in SCORES if row[score] != chosen[score]]
+        if not differ:
+            continue
+        if at_home and row.get("machine") is None:
+            left_out.append({"name": row["name"], "seed": key[1], "why": f"no machine record, disagrees with {chosen['name']}"})
+            continue
+        raise ValueError(
+            f"{row['name']} and {chosen['name']} ran the same pipeline on {key[0]} seed {key[1]} but scored "
+            f"{row[differ[0]]} and {chosen[differ[0]]} ({differ[0]})"
+        )
+    return chosen
 
 
 def _differences(reference: Run, other: Run, up: Upstream) -> list[str]:

@@ -195,6 +195,13 @@ def test_runs_from_another_machine_are_left_out_and_unrecorded_ones_yield_to_the
         "Left out, made elsewhere: seed-0-old (seed 0: no machine record, disagrees with workspace); "
         "seed-1-capped (seed 1: another machine (AMD EPYC, avx512_core_bf16, ONEDNN_MAX_CPU_ISA=AVX2))." in text
     )
+    # of two runs that agree, the one with a record counts, whichever `dvc exp show` lists first
+    seed_1 = next(r for r in runs if r.name == "seed-1")
+    again = [*runs, dataclasses.replace(seed_1, name="seed-1-again", rev="seed-1-again", machine=home)]
+    assert [r["name"] for r in collect(again, again[0], UP)["strategies"]["stratified"]["runs"]] == ["workspace", "seed-1-again"]
+    assert [r["name"] for r in collect(again[::-1], again[0], UP)["strategies"]["stratified"]["runs"]][1] == "seed-1-again"
     unrecorded = [dataclasses.replace(r, machine=None) for r in runs]
-    with pytest.raises(ValueError, match="seed 1"):  # without a home machine, a disagreement is still a failure
+    with pytest.raises(
+        ValueError, match="ran the same pipeline on stratified seed 0 but scored"
+    ):  # without a home machine, a disagreement is still a failure
         collect(unrecorded, unrecorded[0], UP)
