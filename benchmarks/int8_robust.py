@@ -6,9 +6,11 @@ the run out into a temporary git worktree that shares this repository's DVC cach
 checkout's export and robustness stages there with int8 on, and keeps the scores:
 
     python -m benchmarks.int8_robust HEAD deep7-s1 deep7-s2 --calibration originals augmented
+    python -m benchmarks.int8_robust HEAD --kind dynamic_range      # int8 weights, float activations
 
 About 5 minutes per run and calibration on 2 idle cores. Rows of earlier calls stay unless the same
-run and calibration is measured again. The workspace is never touched: only metrics/int8_robust.*.
+run and setting (calibration, or dynamic range, which has none) is measured again. The workspace
+is never touched: only metrics/int8_robust.*.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import yaml
 from stages.export import CALIBRATION
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
-from steel_defect.int8_robust import markdown, means, row
+from steel_defect.export import DYNAMIC
+from steel_defect.int8_robust import FULL, markdown, means, row, setting
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT, TABLE = Path("metrics/int8_robust.json"), Path("metrics/int8_robust.md")
@@ -59,8 +62,9 @@ def resolve(name: str) -> tuple[str, str]:
     return commit, name if refs else commit[:7]
 
 
-def measure(name: str, calibration: str) -> dict:
-    """Check `name` out beside the workspace, score int8 calibrated on `calibration` there, and return the row."""
+def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
+    """Check `name` out beside the workspace, score its `kind` export (full int8 calibrated on `calibration`) there,
+    and return the row."""
     commit, label = resolve(name)
     cache = ROOT / ".dvc" / "cache"
     with tempfile.TemporaryDirectory(prefix="int8_robust-") as tmp:
@@ -74,14 +78,17 @@ def measure(name: str, calibration: str) -> dict:
                     last = (done.stderr.strip().splitlines() or ["no message"])[-1]
                     raise UserError(f"{name}: `{' '.join(command)}` failed in its checkout ({last}); is its data in this cache?")
             params = yaml.safe_load((work / "params.yaml").read_text())
-            params["export"].update(kinds=["float32", "float16", "int8"], max_int8_drop=100.0, calibration=calibration)
-            params["robustness"]["exported"] = "int8"
+            params["export"].update(kinds=["float32", "float16", kind], max_int8_drop=100.0)
+            if calibration is not None:
+                params["export"]["calibration"] = calibration
+            params["robustness"]["exported"] = kind
             (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            print(f"int8_robust: {name} ({commit[:7]}), calibration {calibration}: export and robustness ...", flush=True)
+            what = f"calibration {calibration}" if kind == FULL else kind
+            print(f"int8_robust: {name} ({commit[:7]}), {what}: export and robustness ...", flush=True)
             if subprocess.run([sys.executable, "-c", CODE.format(root=str(ROOT))], cwd=work).returncode:
-                raise UserError(f"{name}, calibration {calibration}: the export or robustness stage failed (its error is above)")
+                raise UserError(f"{name}, {what}: the export or robustness stage failed (its error is above)")
             robustness = json.loads((work / "metrics" / "robustness.json").read_text())
-            return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness)
+            return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness, kind)
         finally:
             git("worktree", "remove", "--force", str(work))
 
@@ -89,14 +96,17 @@ def measure(name: str, calibration: str) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", help="HEAD, a git revision or a DVC experiment name")
-    parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION))
+    parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION), help="full int8's")
+    parser.add_argument("--kind", nargs="+", choices=[FULL, DYNAMIC], default=[FULL], help="the int8 export(s) to score")
     args = parser.parse_args()
     rows = json.loads(OUT.read_text())["runs"] if OUT.exists() else []
+    settings = [(FULL, c) for c in args.calibration] if FULL in args.kind else []
+    settings += [(DYNAMIC, None)] if DYNAMIC in args.kind else []
     for name in args.runs:
-        for calibration in args.calibration:
-            new = measure(name, calibration)
-            rows = [r for r in rows if (r["run"], r["calibration"]) != (new["run"], calibration)] + [new]
-            print(f"int8_robust: {new['run']} {calibration}: gap {new['gap_points']:+.2f} points", flush=True)
+        for kind, calibration in settings:
+            new = measure(name, calibration, kind)
+            rows = [r for r in rows if (r["run"], setting(r)) != (new["run"], setting(new))] + [new]
+            print(f"int8_robust: {new['run']} {setting(new)}: gap {new['gap_points']:+.2f} points", flush=True)
     command = "python -m benchmarks.int8_robust " + " ".join(dict.fromkeys(r["run"] for r in rows))
     write_json(OUT, {"runs": rows, "means": means(rows)})
     with atomic_file(TABLE) as tmp:

@@ -1,6 +1,6 @@
-"""Stage export: the deployed model as LiteRT models (float32, float16, int8), each scored on the test subset.
+"""Stage export: the deployed model as LiteRT models (export.kinds), each scored on the test subset.
 
-The three .tflite files and their metadata go to models/export/ (predict reads any of them); the
+The .tflite files and their metadata go to models/export/ (predict reads any of them); the
 int8 model is calibrated on images from the training subset only. Each model is scored with
 evaluate's metrics and compared with the Keras model it came from; an int8 model more than
 export.max_int8_drop points below float32 fails the stage (a public NEU-CLS project's int8

@@ -108,7 +108,7 @@ TINY = {
     # every kind, and a loose int8 limit: a random tiny model may lose more than a trained one; int8 calibrated
     # on augmented copies (not the default), so that path runs through the stage too
     "export": {
-        "kinds": ["float32", "float16", "int8"],
+        "kinds": ["float32", "float16", "dynamic_range", "int8"],
         "representative_images": 20,
         "calibration": "augmented",
         "max_int8_drop": 100,

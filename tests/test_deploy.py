@@ -19,7 +19,7 @@ from steel_defect.errors import UserError
 from steel_defect.predict import UNCERTAIN, collect
 from tests.conftest import CLASSES, TINY, set_param
 
-EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_int8.tflite"]
+EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_dynamic_range.tflite", "model_int8.tflite"]
 
 
 def test_runner_feeds_the_model_batch_size_images_at_a_time():
@@ -69,7 +69,7 @@ def exported(project: Path) -> Path:
 
 def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.TempPathFactory, capsys):
     scores = json.loads(Path("metrics/export.json").read_text())
-    assert set(scores) >= {"keras", "float32", "float16", "int8"} and scores["test_images"] == 12
+    assert set(scores) >= {"keras", "float32", "float16", "dynamic_range", "int8"} and scores["test_images"] == 12
     assert scores["float32"]["max_probability_difference"] < 1e-4, "float32 LiteRT computes what Keras computes"
     assert scores["float32"]["agrees_with_keras"] == 1.0
     assert scores["int8"]["file_bytes"] < scores["float32"]["file_bytes"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from steel_defect.int8_robust import GOAL_GAP, markdown, means, row
+from steel_defect.int8_robust import GOAL_GAP, markdown, means, row, setting
 
 
 def scores(keras: dict[str, float], int8: dict[str, float], clean: tuple[float, float], n: int = 360) -> dict:
@@ -42,6 +42,19 @@ def test_the_goal_is_read_off_the_mean_gap_over_seeds_per_calibration():
     assert m["originals"]["seeds"] == [0, 1] and m["originals"]["gap_points"] == pytest.approx(0.0)
     assert m["augmented"]["gap_points"] == pytest.approx(1.0) and GOAL_GAP < 1.0
     table = markdown(rows, "python -m benchmarks.int8_robust a b")
-    assert "**originals**: seeds 0, 1" in table and "(within the goal)" in table
-    assert "**augmented**: seeds 0" in table and "(outside the goal)" in table
+    assert "**full int8, calibrated on originals**: seeds 0, 1" in table and "(within the goal)" in table
+    assert "**full int8, calibrated on augmented**: seeds 0" in table and "(outside the goal)" in table
     assert sum(line.startswith("| ") for line in table.splitlines()) == 4, "a header and a line per run and calibration"
+
+
+def test_dynamic_range_rows_are_their_own_setting_and_older_rows_read_as_full_int8():
+    robustness = scores({"specks": 0.98}, {"specks": 0.99}, (1.0, 1.0))
+    robustness["dynamic_range"] = robustness.pop("int8")
+    dynamic = row("a", "1", 0, None, robustness, kind="dynamic_range")
+    older = {k: v for k, v in row("a", "1", 0, "originals", scores({"s": 1.0}, {"s": 0.99}, (1.0, 1.0))).items() if k != "kind"}
+    assert setting(dynamic) == "dynamic_range" and setting(older) == "originals"
+    m = means([dynamic, older])
+    assert m["dynamic_range"]["gap_points"] == pytest.approx(-1.0) and m["originals"]["gap_points"] == pytest.approx(1.0)
+    table = markdown([dynamic, older], "m")
+    assert "| dynamic_range int8 (int8 weights, float activations) | 0 (a) |" in table
+    assert "| full int8, calibrated on originals | 0 (a) |" in table
