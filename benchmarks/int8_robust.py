@@ -20,6 +20,8 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -62,12 +64,16 @@ def resolve(name: str) -> tuple[str, str]:
     return commit, name if refs else commit[:7]
 
 
-def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
-    """Check `name` out beside the workspace, score its `kind` export (full int8 calibrated on `calibration`) there,
-    and return the row."""
+@contextmanager
+def checkout(name: str) -> Iterator[tuple[Path, str, str]]:
+    """`name` (see resolve) in a temporary git worktree that shares this repository's DVC cache, with
+    its run's data, split, augmented copies and deployed model checked out: (folder, commit, label).
+
+    The worktree is removed afterwards; the workspace is never touched.
+    """
     commit, label = resolve(name)
     cache = ROOT / ".dvc" / "cache"
-    with tempfile.TemporaryDirectory(prefix="int8_robust-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="int8-") as tmp:
         work = Path(tmp) / "run"
         git("worktree", "add", "--detach", str(work), commit)
         try:
@@ -77,20 +83,27 @@ def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
                 if done.returncode:
                     last = (done.stderr.strip().splitlines() or ["no message"])[-1]
                     raise UserError(f"{name}: `{' '.join(command)}` failed in its checkout ({last}); is its data in this cache?")
-            params = yaml.safe_load((work / "params.yaml").read_text())
-            params["export"].update(kinds=["float32", "float16", kind], max_int8_drop=100.0)
-            if calibration is not None:
-                params["export"]["calibration"] = calibration
-            params["robustness"]["exported"] = kind
-            (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-            what = f"calibration {calibration}" if kind == FULL else kind
-            print(f"int8_robust: {name} ({commit[:7]}), {what}: export and robustness ...", flush=True)
-            if subprocess.run([sys.executable, "-c", CODE.format(root=str(ROOT))], cwd=work).returncode:
-                raise UserError(f"{name}, {what}: the export or robustness stage failed (its error is above)")
-            robustness = json.loads((work / "metrics" / "robustness.json").read_text())
-            return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness, kind)
+            yield work, commit, label
         finally:
             git("worktree", "remove", "--force", str(work))
+
+
+def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
+    """Check `name` out beside the workspace, score its `kind` export (full int8 calibrated on `calibration`) there,
+    and return the row."""
+    with checkout(name) as (work, commit, label):
+        params = yaml.safe_load((work / "params.yaml").read_text())
+        params["export"].update(kinds=["float32", "float16", kind], max_int8_drop=100.0)
+        if calibration is not None:
+            params["export"]["calibration"] = calibration
+        params["robustness"]["exported"] = kind
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        what = f"calibration {calibration}" if kind == FULL else kind
+        print(f"int8_robust: {name} ({commit[:7]}), {what}: export and robustness ...", flush=True)
+        if subprocess.run([sys.executable, "-c", CODE.format(root=str(ROOT))], cwd=work).returncode:
+            raise UserError(f"{name}, {what}: the export or robustness stage failed (its error is above)")
+        robustness = json.loads((work / "metrics" / "robustness.json").read_text())
+        return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness, kind)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ import numpy as np
 
 DYNAMIC = "dynamic_range"  # int8 weights, float activations; no calibration
 KINDS = ("float32", "float16", DYNAMIC, "int8")
+INT16X8 = "int16x8"  # int8 weights, 16-bit activations: for the int8 analysis, not a kind export writes (slow kernels)
 
 
 def converter(model, size: tuple[int, int], channels: int, kind: str, representative: np.ndarray | None = None):
@@ -45,10 +46,17 @@ def converter(model, size: tuple[int, int], channels: int, kind: str, representa
         result.optimizations = [tf.lite.Optimize.DEFAULT]
         result.representative_dataset = lambda: one_by_one(representative)
         result.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    elif kind == INT16X8:  # LiteRT's 16x8 mode; ops it cannot quantise (the head's ELU) stay float
+        if representative is None or not len(representative):
+            raise ValueError("int16x8 needs representative images")
+        result.optimizations = [tf.lite.Optimize.DEFAULT]
+        result.representative_dataset = lambda: one_by_one(representative)
+        ops = tf.lite.OpsSet
+        result.target_spec.supported_ops = [ops.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8, ops.TFLITE_BUILTINS]
     elif kind == DYNAMIC:
         result.optimizations = [tf.lite.Optimize.DEFAULT]
     elif kind != "float32":
-        raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+        raise ValueError(f"unknown kind {kind!r}; expected one of {(*KINDS, INT16X8)}")
     return result
 
 
