@@ -1,10 +1,10 @@
 """Where full-integer int8 loses accuracy: per-layer quantisation error, and variants that keep layers float.
 
     python -m benchmarks.int8_layers      # after `dvc repro export`; about 5 min on 2 cores
-    python -m benchmarks.int8_layers --run prob5-s4 --perturb salt_pepper=0.01   # a run's model, perturbed images
+    python -m benchmarks.int8_layers --run prob5-s4 --perturb 'salt_pepper 0.01'   # a run's model, perturbed images
 
 Writes metrics/int8_layers.json and metrics/int8_layers.md (shown in the README, "int8"); with
---run or --perturb, metrics/int8_layers-RUN-NAMEVALUE.* (e.g. int8_layers-prob5-s4-salt_pepper0.01.md).
+--run or --perturb, metrics/int8_layers-RUN-PERTURBATION.* (e.g. int8_layers-prob5-s4-salt_pepper0.01.md).
 For the deployed model (the workspace's, or a run's checked out beside it as benchmarks.int8_robust
 does), calibrated as the export stage calibrates it (export.representative_images training images):
 - the tensors with the largest int8 error, measured on validation images (LiteRT's
@@ -13,7 +13,8 @@ does), calibrated as the export stage calibrates it (export.representative_image
   activations) and dynamic-range int8 (int8 weights, float activations): validation and test
   errors, file size and batch-1 latency.
 With --perturb, validation and test images carry the robustness stage's perturbation (seeded by
-robustness.seed as that stage seeds it), so the table says which precision loses them.
+robustness.seed as that stage seeds it; a chain as benchmarks.robust_errors takes it), so the
+table says which precision loses them.
 The variants are chosen by their validation errors; the test errors are reported beside them.
 Time it with the machine otherwise idle, like the benchmark stage.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import tempfile
 from pathlib import Path
 
@@ -34,10 +36,10 @@ from steel_defect.atomic import atomic_file, write_json
 from steel_defect.benchmark import latency_ms
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner, read_metadata
-from steel_defect.errors import UserError, run_stage
+from steel_defect.errors import run_stage
 from steel_defect.export import DYNAMIC, INT16X8, convert, int8_keeping_float, int8_layer_errors
 from steel_defect.params import choice, integer, load_params
-from steel_defect.perturb import PERTURBATIONS, perturb
+from steel_defect.robust_errors import parse_chain, perturb_chain
 from steel_defect.tables import markdown_table
 
 SOURCE = Path("models/deployed/model.keras")
@@ -46,21 +48,7 @@ KEPT_FLOAT = (1, 2, 3)  # how many of the worst tensors to keep float
 RUNS = 200  # batch-1 calls timed per variant
 
 
-def perturbation(text: str | None) -> tuple[str, float] | None:
-    """'salt_pepper=0.01' -> ('salt_pepper', 0.01); a wrong one is one UserError line."""
-    if text is None:
-        return None
-    name, _, value = text.partition("=")
-    try:
-        strength = float(value)
-    except ValueError:
-        strength = None
-    if name not in PERTURBATIONS or strength is None:
-        raise UserError(f"--perturb {text!r}: expected NAME=VALUE with NAME one of {', '.join(PERTURBATIONS)}")
-    return name, strength
-
-
-def analyse(perturbed: tuple[str, float] | None) -> dict:
+def analyse(chain: str | None) -> dict:
     """The per-tensor errors and the variants' scores for the deployed model in the current folder."""
     params = load_params()
     n_representative = integer(params, "export.representative_images", minimum=1)
@@ -71,9 +59,9 @@ def analyse(perturbed: tuple[str, float] | None) -> dict:
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     representative = calibration_images(spec, split, n_representative, choice(params, "export.calibration", list(CALIBRATION)))
     subsets = {name: spec.load_subset(name) for name in ("val", "test")}
-    if perturbed is not None:
+    if chain:
         seed = integer(params, "robustness.seed", minimum=0)
-        subsets = {name: (perturb(x, *perturbed, seed), y) for name, (x, y) in subsets.items()}
+        subsets = {name: (perturb_chain(x, chain, seed), y) for name, (x, y) in subsets.items()}
     model = keras.models.load_model(SOURCE)
 
     print(f"int8_layers: per-layer error on {len(subsets['val'][0])} validation images ...", flush=True)
@@ -129,22 +117,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--run", help="a DVC experiment or git revision whose deployed model to analyse (default: the workspace's)"
     )
-    parser.add_argument("--perturb", help="NAME=VALUE: validation and test images under this robustness perturbation")
+    parser.add_argument("--perturb", help="'NAME VALUE' (or a chain, 'A 1 + B 2'): validation and test images under it")
     args = parser.parse_args(argv)
-    perturbed = perturbation(args.perturb)
+    if args.perturb:
+        parse_chain(args.perturb)  # a mistyped chain stops here, before any checkout
     if args.run is None:
-        result, label = analyse(perturbed), None
+        result, label = analyse(args.perturb), None
     else:
         here = Path.cwd()
         with checkout(args.run) as (work, commit, label):
             os.chdir(work)
             try:
-                result = {**analyse(perturbed), "commit": commit[:7]}
+                result = {**analyse(args.perturb), "commit": commit[:7]}
             finally:
                 os.chdir(here)
-    suffix = "".join(f"-{part.replace('=', '')}" for part in (label, args.perturb) if part)
+    suffix = "".join(f"-{''.join(part.split())}" for part in (label, args.perturb) if part)
     out, table = (OUT.with_name(f"{p.stem}{suffix}{p.suffix}") for p in (OUT, TABLE))
-    command = "python -m benchmarks.int8_layers" + "".join(f" --{k} {v}" for k, v in vars(args).items() if v)
+    command = "python -m benchmarks.int8_layers" + "".join(f" --{k} {shlex.quote(v)}" for k, v in vars(args).items() if v)
     write_json(out, {"run": label, "perturbation": args.perturb, **result})
     with atomic_file(table) as tmp:
         tmp.write_text(markdown(result, args.perturb, command))

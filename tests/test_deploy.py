@@ -120,12 +120,13 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
     assert analysis["variants"][1]["file_mb"] < analysis["variants"][0]["file_mb"], "int8 is smaller than float32"
     assert "| float32 |" in Path("metrics/int8_layers.md").read_text()
     # the same on perturbed images, into files of their own; a wrong perturbation is one line
-    int8_layers.main(["--perturb", "salt_pepper=0.05"])
+    int8_layers.main(["--perturb", "salt_pepper 0.05"])
     specked = json.loads(Path("metrics/int8_layers-salt_pepper0.05.json").read_text())
-    assert specked["perturbation"] == "salt_pepper=0.05" and len(specked["variants"]) == len(names)
-    assert "test errors (of 12) under salt_pepper=0.05" in Path("metrics/int8_layers-salt_pepper0.05.md").read_text()
-    with pytest.raises(UserError, match="--perturb 'specks=1'"):
-        int8_layers.main(["--perturb", "specks=1"])
+    assert specked["perturbation"] == "salt_pepper 0.05" and len(specked["variants"]) == len(names)
+    text = Path("metrics/int8_layers-salt_pepper0.05.md").read_text()
+    assert "test errors (of 12) under salt_pepper 0.05" in text and "--perturb 'salt_pepper 0.05'" in text
+    with pytest.raises(UserError, match="step 'specks 1'"):
+        int8_layers.main(["--perturb", "specks 1"])
 
 
 def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):
