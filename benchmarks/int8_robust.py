@@ -9,8 +9,9 @@ checkout's export and robustness stages there with int8 on, and keeps the scores
     python -m benchmarks.int8_robust HEAD --kind dynamic_range      # int8 weights, float activations
 
 About 5 minutes per run and calibration on 2 idle cores. Rows of earlier calls stay unless the same
-run and setting (calibration, or dynamic range, which has none) is measured again. The workspace
-is never touched: only metrics/int8_robust.*.
+run and setting (calibration, or dynamic range, which has none) is measured again; with no run, the
+table is written anew from the rows the JSON holds. The workspace is never touched: only
+metrics/int8_robust.*.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="HEAD, a git revision or a DVC experiment name")
+    parser.add_argument("runs", nargs="*", help="HEAD, a git revision or a DVC experiment name (none: rewrite the table)")
     parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION), help="full int8's")
     parser.add_argument("--kind", nargs="+", choices=[FULL, DYNAMIC], default=[FULL], help="the int8 export(s) to score")
     args = parser.parse_args()
@@ -120,7 +121,11 @@ def main() -> None:
             new = measure(name, calibration, kind)
             rows = [r for r in rows if (r["run"], setting(r)) != (new["run"], setting(new))] + [new]
             print(f"int8_robust: {new['run']} {setting(new)}: gap {new['gap_points']:+.2f} points", flush=True)
-    command = "python -m benchmarks.int8_robust " + " ".join(dict.fromkeys(r["run"] for r in rows))
+    command = "`; `".join(  # one call per setting reproduces its rows
+        f"python -m benchmarks.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == name))} "
+        + (f"--kind {name}" if name == DYNAMIC else f"--calibration {name}")
+        for name in dict.fromkeys(setting(r) for r in rows)
+    )
     write_json(OUT, {"runs": rows, "means": means(rows)})
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(rows, command))
