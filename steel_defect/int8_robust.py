@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from steel_defect.export import DYNAMIC
 from steel_defect.tables import markdown_table
 
 GOAL_GAP = 0.5  # points of worst moderate accuracy int8 may lose against Keras (issue 10)
@@ -29,11 +30,8 @@ def setting(row: dict) -> str:
 
 
 def describe_setting(name: str) -> str:
-    return (
-        f"full int8, calibrated on {name}"
-        if name in ("originals", "augmented")
-        else f"{name} int8 (int8 weights, float activations)"
-    )
+    """A setting (see `setting`) as the table names it."""
+    return f"{DYNAMIC} int8 (int8 weights, float activations)" if name == DYNAMIC else f"full int8, calibrated on {name}"
 
 
 def row(run: str, commit: str, seed: int, calibration: str | None, robustness: dict, kind: str = FULL) -> dict:
