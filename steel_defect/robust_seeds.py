@@ -166,11 +166,11 @@ def describe(reference: Run) -> dict:
     return {
         "identity": reference.identity,
         # the chance each change reaches a copy (augment.probability): every change on every copy before it existed
-        # and brightness/contrast's own chance (augment.light_probability; None: the same chance)
+        # and brightness/contrast's own chance (augment.light_probability; null: the same chance, so it reads as that)
         "augment": {
             **{k: augment.get(k, 0) for k in KEYS},
             "probability": augment.get("probability", 1.0),
-            "light_probability": augment.get("light_probability"),
+            "light_probability": _light_chance(augment),
         },
         "normalize": backbone.get("normalize", "none"),
         "prefilter": backbone.get("prefilter", 1),
@@ -179,6 +179,12 @@ def describe(reference: Run) -> dict:
         "validation": finetune.get("validation", "clean"),
         "ema": finetune.get("ema", 0),
     }
+
+
+def _light_chance(augment: dict) -> float:
+    """The chance brightness and contrast reach a copy: augment.light_probability, or augment.probability if null."""
+    chance = augment.get("light_probability")
+    return augment.get("probability", 1.0) if chance is None else chance
 
 
 def _cell(summary: dict, goal: float | None = None) -> str:
@@ -209,8 +215,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     light = label({k: augment.get(k, 0) for k in KEYS})
     if augment.get("probability", 1.0) < 1:
         light += f", each change with probability {augment['probability']:g}"
-    if augment.get("light_probability") is not None:
-        light += f", brightness and contrast with probability {augment['light_probability']:g}"
+    if _light_chance(augment) != augment.get("probability", 1.0):
+        light += f", brightness and contrast with probability {_light_chance(augment):g}"
     identity = table["identity"]
     about_model = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
     if (table.get("prefilter") or 1) > 1:

@@ -122,6 +122,9 @@ def test_the_chance_of_each_change_is_told_and_kept_apart():
     assert "Photometric augmentation: noise 10, blur 1.5, each change with probability 0.5. " in markdown(
         table, 0.99, 0.985, 0.997, "m"
     )
+    same = {"augment": {**half.params["augment"], "light_probability": 0.5}}  # what null means: the same setting
+    half_ref = dataclasses.replace(reference, params=half.params)
+    assert collect(runs, half_ref, UP, also=[dataclasses.replace(other, params={**other.params, **same})])["strategies"]
     always_lit = {"augment": {**half.params["augment"], "light_probability": 1.0}}
     with pytest.raises(ValueError, match="they differ in augment$"):
         collect(
