@@ -93,7 +93,7 @@ def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params
     assert "exported to LiteRT int8" in table, "the exported models' rows join it too"
     assert "| deployed, worst moderate perturbation (" in table, "and the worst-case robust accuracy"
     speed = json.loads(Path("metrics/benchmark.json").read_text())
-    assert set(speed) == {"machine", "keras", "float32", "float16", "int8"}
+    assert set(speed) == {"machine", "keras", "float32", "float16", "dynamic_range", "int8"}, "every exported kind is timed"
     assert all(speed[m]["ms_batch1_median"] > 0 and speed[m]["runs"] == 5 for m in ("keras", "int8"))
     assert "| reported: NASNet-Mobile fine-tuned (seed)" in Path("metrics/benchmark.md").read_text(), "the paper beside ours"
     robust = json.loads(Path("metrics/robustness.json").read_text())
