@@ -3,6 +3,8 @@
 The model users get is chosen on validation data, never on test (see steel_defect/selection.py for
 the rule); models/deployed/model.json records the choice, why, the classes, the input it expects,
 the backbone and weights, and the commit and params it was trained from (steel_defect/deploy.py reads it).
+With select.validation: perturbed each candidate is also scored on the validation images under
+finetune.validation_perturbations, seeded by augment.seed as fine_tune's early stopping is.
 """
 
 import json
@@ -12,8 +14,9 @@ from steel_defect.atomic import atomic_dir, save_model, write_json
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import git_commit, params_sha256
 from steel_defect.errors import run_stage
-from steel_defect.params import choices_list, integer, load_params
-from steel_defect.selection import CANDIDATES, choose, load_candidates, score
+from steel_defect.params import choice, choices_list, integer, load_params
+from steel_defect.perturb import perturbation_table
+from steel_defect.selection import CANDIDATES, VALIDATION, choose, load_candidates, score, score_perturbed
 
 OUT = Path("models/deployed")
 
@@ -22,12 +25,21 @@ def main() -> None:
     params = load_params()
     spec = read_spec()
     images, y = spec.load_subset("val")
-    candidates = load_candidates(choices_list(params, "select.candidates", CANDIDATES))
+    names = choices_list(params, "select.candidates", CANDIDATES)
+    perturbed = choice(params, "select.validation", VALIDATION) == "perturbed"
+    family = perturbation_table(params, "finetune.validation_perturbations") if perturbed else {}
     batch_size = integer(params, "features.batch_size", minimum=1)
+    seed = integer(params, "augment.seed", minimum=0)
+    candidates = load_candidates(names)
     scores = {name: score(y, model.predict(images, batch_size=batch_size, verbose=0)) for name, model in candidates.items()}
-    chosen, why = choose(scores)
+    if perturbed:
+        for name, extra in score_perturbed(candidates, images, y, family, seed, batch_size).items():
+            scores[name]["perturbed"] = extra
+    chosen, why = choose(scores, len(y))
     for name, s in scores.items():
         errors = f"{s['errors']} errors in {len(y)}"
+        if "perturbed" in s:
+            errors += f"; perturbed {s['perturbed']['errors']} in {s['perturbed']['images']}"
         print(f"select: {name:10s} validation accuracy {s['accuracy']:.4f} ({errors}), log-loss {s['loss']:.2e}")
     backbone = json.loads(Path("models/backbone/backbone.json").read_text())
     with atomic_dir(OUT) as tmp:

@@ -14,6 +14,7 @@ from steel_defect.errors import UserError
 from steel_defect.features import PERTURBED, parse_setting, with_perturbed_validation
 from steel_defect.machine import ISAS, describe
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
+from steel_defect.selection import choose
 from tests.conftest import TINY, set_param
 
 METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
@@ -135,6 +136,31 @@ def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(data_ready
     fine_tune.main()
     assert watched == [val.sum() * (1 + len(settings))]
 
+    set_param(data_ready, "select.validation", "perturbed")  # select counts errors on the same settings
+    select.main()
+    chosen = json.loads(Path("metrics/select.json").read_text())
+    for name, s in chosen["candidates"].items():
+        extra = s["perturbed"]
+        assert sorted(extra["settings"]) == sorted(settings) and extra["images"] == val.sum() * len(settings), name
+        assert extra["errors"] == sum(extra["settings"].values()) and np.isfinite(extra["loss"]), name
+    totals = {name: s["errors"] + s["perturbed"]["errors"] for name, s in chosen["candidates"].items()}
+    assert totals[chosen["chosen"]] == min(totals.values()) and "clean and perturbed" in chosen["why"]
+    assert json.loads(Path("models/deployed/model.json").read_text())["chosen"] == chosen["chosen"]
+
+
+def test_select_breaks_a_clean_tie_on_perturbed_validation_errors():
+    """Both candidates clean-perfect: clean validation alone keeps the lower log-loss, perturbed counts decide."""
+    head = {"accuracy": 1.0, "errors": 0, "loss": 0.001}
+    fine_tuned = {"accuracy": 1.0, "errors": 0, "loss": 0.002}
+    assert choose({"fine_tuned": fine_tuned, "head": head}, 100)[0] == "head"
+    fine_tuned = {**fine_tuned, "perturbed": {"images": 400, "errors": 3, "loss": 0.05, "settings": {}}}
+    head = {**head, "perturbed": {"images": 400, "errors": 12, "loss": 0.04, "settings": {}}}
+    best, why = choose({"fine_tuned": fine_tuned, "head": head}, 100)
+    assert best == "fine_tuned" and why == "fewest validation errors, clean and perturbed (0 + 3 in 100 + 400)"
+    head["perturbed"]["errors"] = 3  # tied in all: the lower log-loss over all 500 images (head's 0.0322 < 0.0404)
+    best, why = choose({"fine_tuned": fine_tuned, "head": head}, 100)
+    assert best == "head" and why.endswith("tied with fine_tuned; lower validation log-loss (3.22e-02)")
+
 
 def test_fine_tune_with_ema_keeps_the_moving_average_it_validated(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     """finetune.ema: the weights saved are the average early stopping chose, not the last step's raw weights."""
@@ -228,6 +254,7 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
             features,
             r"'finetune.validation' is 'noisy'; choose one of clean, perturbed",
         ),
+        ("select.validation", "noisy", [], select, r"'select.validation' is 'noisy'; choose one of clean, perturbed"),
         (
             "finetune.validation_perturbations",
             {"dust": [1]},
