@@ -27,7 +27,7 @@ def main() -> None:
     images, y = spec.load_subset("val")
     names = choices_list(params, "select.candidates", CANDIDATES)
     perturbed = choice(params, "select.validation", VALIDATION) == "perturbed"
-    family = perturbation_table(params, "finetune.validation_perturbations") if perturbed else {}
+    family = perturbation_table(params, "finetune.validation_perturbations")  # read (and checked) either way
     batch_size = integer(params, "features.batch_size", minimum=1)
     seed = integer(params, "augment.seed", minimum=0)
     candidates = load_candidates(names)

@@ -89,7 +89,7 @@ TINY = {
     },
     "baseline": {"C": 1.0, "max_iter": 200},
     "optimizer": "adamax",
-    "select": {"candidates": ["fine_tuned", "head", "baseline"]},
+    "select": {"candidates": ["fine_tuned", "head", "baseline"], "validation": "clean"},
     "compare": {"datasets": ["NEU-CLS", "NEU"]},
     "curve": {
         "grid": "quick",
