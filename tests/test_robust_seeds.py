@@ -48,6 +48,9 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     assert "grayscale input, each image standardised inside the model." in markdown(
         {**table, "normalize": "per_image"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )
+    assert "grayscale input, each image's mean removed inside the model (model.normalize center)." in markdown(
+        {**table, "normalize": "center"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+    )
     assert "input, a 3-pixel box blur inside the model (model.prefilter)." in markdown(
         {**table, "prefilter": 3}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
     )

@@ -139,8 +139,25 @@ def test_per_image_normalize_removes_brightness_gain_and_contrast(channels: int)
         np.testing.assert_allclose(standardised.predict(other, verbose=0), reference, atol=0.5)  # epsilon: < 1 level
     flat = standardised.predict(np.full((1, 40, 40, channels), 90, np.float32), verbose=0)
     np.testing.assert_allclose(flat, backbones.PER_IMAGE_MEAN, atol=1e-3)  # no division blow-up
-    with pytest.raises(UserError, match=r"'model.normalize' is 'batch'; choose one of none, per_image"):
+    with pytest.raises(UserError, match=r"'model.normalize' is 'batch'; choose one of none, per_image, center"):
         build_backbone("mobilenet_v2", 32, None, channels, "batch")
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_center_normalize_removes_a_brightness_offset_and_keeps_contrast(channels: int):
+    """model.normalize center: an offset of unclipped pixels leaves the input unchanged; contrast is kept as it is."""
+    model, info = build_backbone("mobilenet_v2", 32, None, channels, "center")
+    assert info["normalize"] == "center"
+    images = np.random.default_rng(0).uniform(60, 180, (2, 40, 40, channels)).astype("float32")
+    centred = keras.Model(model.input, model.get_layer("center_to_imagenet").output)
+    reference = centred.predict(images, verbose=0)
+    np.testing.assert_allclose(reference.mean(axis=(1, 2)), backbones.PER_IMAGE_MEAN, atol=1e-3)  # every channel
+    resized = keras.Model(model.input, model.get_layer("resize").output).predict(images, verbose=0)
+    np.testing.assert_allclose(reference.std(axis=(1, 2)), resized.std(axis=(1, 2)), rtol=1e-4)  # no stretching
+    for offset in (-40, 25):
+        np.testing.assert_allclose(centred.predict(images + offset, verbose=0), reference, atol=1e-3)
+    gained = centred.predict(images * 1.5, verbose=0) - backbones.PER_IMAGE_MEAN  # a gain scales the contrast
+    np.testing.assert_allclose(gained, 1.5 * (reference - backbones.PER_IMAGE_MEAN), atol=1e-2)
 
 
 def test_prefilter_averages_fine_detail_and_keeps_flat_images_flat():
