@@ -5,7 +5,7 @@ import pytest
 
 from steel_defect.errors import UserError
 from steel_defect.perturb import perturb
-from steel_defect.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain
+from steel_defect.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain, saturated_ranges
 
 
 def test_confusions_count_true_predicted_pairs_most_frequent_first():
@@ -57,3 +57,19 @@ def test_the_error_table_labels_each_row():
     text = error_table(rows, 300, "perturbations, in turn")
     assert "| perturbations, in turn |" in text
     assert "| motion_blur 5.0 + gaussian_noise 3.0 | 3 (99.0%) | crazing -> scale (3) |" in text
+
+
+def test_clipped_shares_tell_a_wiped_out_picture_from_a_misread_one():
+    images = np.full((4, 10, 10, 1), 128.0, np.float32)
+    images[0, :5] = 255  # half white
+    images[1, :9] = 255  # 90% white
+    images[2, 0, :3] = 0  # 3% black
+    y, predicted = np.array([0, 0, 1, 1]), np.array([1, 1, 0, 1])
+    ranges = saturated_ranges(images, y, predicted, ["crazing", "pitted"])
+    assert ranges == {"crazing -> pitted": [0.5, 0.9], "pitted -> crazing": [0.03, 0.03]}
+    row = {"run": "prob5-s3", "perturbation": "brightness", "value": 0.2, "errors": 3, "test_images": 361}
+    row |= {"confusions": confusions(y, predicted, ["crazing", "pitted"]), "saturated": ranges}
+    text = markdown([row], 360, 0.99, "python -m benchmarks.robust_errors --setting 'brightness 0.2'", chosen=True)
+    clipped = "crazing -> pitted (2, 50-90% clipped); pitted -> crazing (1, 3% clipped)"
+    assert f"| prob5-s3: brightness 0.2 | 3 (99.2%) | {clipped} |" in text  # its own 361 test images
+    assert "each setting asked for" in text and "at 0 or 255" in text

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from benchmarks import compound
+from benchmarks import robust_errors as robust_errors_benchmark
 from stages import augment, export, features, fetch, fine_tune, robustness, select, split, train_head, weights
 from steel_defect.errors import UserError
 from steel_defect.perturb import NEUTRAL, PERTURBATIONS, perturb
@@ -111,6 +112,24 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     assert chains[0]["errors"] == round(n * (1 - keras["clean_accuracy"])), "the benchmark reads what the stage read"
     assert chains[1]["errors"] == round(n * (1 - streak["accuracy"])), "one step draws as the stage does"
     assert "| transpose + motion_blur 5.0 + transpose |" in Path("metrics/compound.md").read_text()
+
+    robust_errors_benchmark.main(["--setting", "brightness 0.2", "--setting", "motion_blur 5", "--name", "asked"])
+    asked = json.loads(Path("metrics/robust_errors-asked.json").read_text())["perturbations"]
+    assert [(r["perturbation"], r["value"]) for r in asked] == [("brightness", 0.2), ("motion_blur", 5.0)]
+    assert asked[1]["errors"] == chains[1]["errors"], "the settings asked for are perturbed as the stage does"
+    for row in asked:
+        assert sum(n for _, _, n in row["confusions"]) == row["errors"]
+        assert set(row["saturated"]) == {f"{t} -> {p}" for t, p, _ in row["confusions"]}
+        assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in row["saturated"].values())
+    assert "| run: perturbation |" in Path("metrics/robust_errors-asked.md").read_text()
+    robust_errors_benchmark.main([])  # the default: every perturbation below the goal, checked against the stage's counts
+    below = json.loads(Path("metrics/robust_errors.json").read_text())["perturbations"]
+    assert [r["perturbation"] for r in below] == [
+        name for name, m in sorted(keras["moderate"].items(), key=lambda kv: kv[1]["accuracy"]) if m["accuracy"] < 0.99
+    ]
+    for bad in ("brightness", "transpose", "brightness 0.2 + flip 1"):
+        with pytest.raises(UserError, match="'brightness'|'transpose'|give one 'name value'"):
+            robust_errors_benchmark.main(["--setting", bad])
 
     set_param(project, "robustness.exported", "int8")
     with pytest.raises(UserError, match="'robustness.exported' is 'int8'; export wrote float32, float16"):
