@@ -7,11 +7,13 @@ checkout's export and robustness stages there with int8 on, and keeps the scores
 
     python -m benchmarks.int8_robust HEAD deep7-s1 deep7-s2 --calibration originals augmented
     python -m benchmarks.int8_robust HEAD --kind dynamic_range      # int8 weights, float activations
+    python -m benchmarks.int8_robust lit18-s0 --kind dynamic_range --name lit18   # -> metrics/int8_robust-lit18.*
 
 About 5 minutes per run and calibration on 2 idle cores. Rows of earlier calls stay unless the same
 run and setting (calibration, or dynamic range, which has none) is measured again; with no run, the
-table is written anew from the rows the JSON holds. The workspace is never touched: only
-metrics/int8_robust.*.
+table is written anew from the rows the JSON holds. `--name` keeps another default's runs in a table of
+their own, so the means over seeds never mix two trainings of one seed. The workspace is never
+touched: only metrics/int8_robust[-NAME].*.
 """
 
 from __future__ import annotations
@@ -112,8 +114,14 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", help="HEAD, a git revision or a DVC experiment name (none: rewrite the table)")
     parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION), help="full int8's")
     parser.add_argument("--kind", nargs="+", choices=[FULL, DYNAMIC], default=[FULL], help="the int8 export(s) to score")
+    parser.add_argument("--name", help="write metrics/int8_robust-NAME.* (another setting's runs) instead")
     args = parser.parse_args()
-    rows = json.loads(OUT.read_text())["runs"] if OUT.exists() else []
+    out, table = (
+        (OUT, TABLE)
+        if not args.name
+        else (OUT.with_stem(f"{OUT.stem}-{args.name}"), TABLE.with_stem(f"{TABLE.stem}-{args.name}"))
+    )
+    rows = json.loads(out.read_text())["runs"] if out.exists() else []
     settings = [(FULL, c) for c in args.calibration] if FULL in args.kind else []
     settings += [(DYNAMIC, None)] if DYNAMIC in args.kind else []
     for name in args.runs:
@@ -124,12 +132,13 @@ def main() -> None:
     command = "`; `".join(  # one call per setting reproduces its rows
         f"python -m benchmarks.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == name))} "
         + (f"--kind {name}" if name == DYNAMIC else f"--calibration {name}")
+        + (f" --name {args.name}" if args.name else "")
         for name in dict.fromkeys(setting(r) for r in rows)
     )
-    write_json(OUT, {"runs": rows, "means": means(rows)})
-    with atomic_file(TABLE) as tmp:
+    write_json(out, {"runs": rows, "means": means(rows)})
+    with atomic_file(table) as tmp:
         tmp.write_text(markdown(rows, command))
-    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
+    print(f"-> {out}, {table}", file=sys.stderr)
 
 
 if __name__ == "__main__":

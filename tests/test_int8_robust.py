@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 import pytest
 
+from benchmarks import int8_robust
 from steel_defect.int8_robust import GOAL_GAP, markdown, means, row, setting
 
 
@@ -58,3 +63,23 @@ def test_dynamic_range_rows_are_their_own_setting_and_older_rows_read_as_full_in
     table = markdown([dynamic, older], "m")
     assert "| dynamic_range int8 (int8 weights, float activations) | 0 (a) |" in table
     assert "| full int8, calibrated on originals | 0 (a) |" in table
+
+
+def test_a_named_table_keeps_its_runs_apart_from_the_default_table(tmp_path, monkeypatch):
+    """Two trainings of one seed must never share a mean: --name writes and rewrites its own files."""
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.chdir(tmp_path)
+    rows = [row("lit18-s0", "5f86327", 0, None, _dynamic(0.99), kind="dynamic_range")]
+    Path("metrics/int8_robust-lit18.json").write_text(json.dumps({"runs": rows}))
+    monkeypatch.setattr(sys, "argv", ["int8_robust", "--name", "lit18"])  # no run: the table is written anew
+    int8_robust.main()
+    table = Path("metrics/int8_robust-lit18.md").read_text()
+    assert "python -m benchmarks.int8_robust lit18-s0 --kind dynamic_range --name lit18" in table
+    assert json.loads(Path("metrics/int8_robust-lit18.json").read_text())["means"]["dynamic_range"]["seeds"] == [0]
+    assert not Path("metrics/int8_robust.json").exists() and not Path("metrics/int8_robust.md").exists()
+
+
+def _dynamic(int8_specks: float) -> dict:
+    robustness = scores({"specks": 0.98}, {"specks": int8_specks}, (1.0, 1.0))
+    robustness["dynamic_range"] = robustness.pop("int8")
+    return robustness
