@@ -109,6 +109,19 @@ def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
         return row(label, commit[:7], int(params["split"]["seed"]), calibration, robustness, kind)
 
 
+def write(rows: list[dict], out: Path, table: Path, name: str | None) -> None:
+    """Write the JSON and the table; the command line names, per setting, the runs that made its rows."""
+    command = "`; `".join(  # one call per setting reproduces its rows
+        f"python -m benchmarks.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == kind))} "
+        + (f"--kind {kind}" if kind == DYNAMIC else f"--calibration {kind}")
+        + (f" --name {name}" if name else "")
+        for kind in dict.fromkeys(setting(r) for r in rows)
+    )
+    write_json(out, {"runs": rows, "means": means(rows)})
+    with atomic_file(table) as tmp:
+        tmp.write_text(markdown(rows, command))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="*", help="HEAD, a git revision or a DVC experiment name (none: rewrite the table)")
@@ -129,15 +142,8 @@ def main() -> None:
             new = measure(name, calibration, kind)
             rows = [r for r in rows if (r["run"], setting(r)) != (new["run"], setting(new))] + [new]
             print(f"int8_robust: {new['run']} {setting(new)}: gap {new['gap_points']:+.2f} points", flush=True)
-    command = "`; `".join(  # one call per setting reproduces its rows
-        f"python -m benchmarks.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == name))} "
-        + (f"--kind {name}" if name == DYNAMIC else f"--calibration {name}")
-        + (f" --name {args.name}" if args.name else "")
-        for name in dict.fromkeys(setting(r) for r in rows)
-    )
-    write_json(out, {"runs": rows, "means": means(rows)})
-    with atomic_file(table) as tmp:
-        tmp.write_text(markdown(rows, command))
+            write(rows, out, table, args.name)  # after every run: an interrupted sweep keeps what it measured
+    write(rows, out, table, args.name)
     print(f"-> {out}, {table}", file=sys.stderr)
 
 

@@ -83,3 +83,22 @@ def _dynamic(int8_specks: float) -> dict:
     robustness = scores({"specks": 0.98}, {"specks": int8_specks}, (1.0, 1.0))
     robustness["dynamic_range"] = robustness.pop("int8")
     return robustness
+
+
+def test_an_interrupted_sweep_keeps_the_runs_it_finished(tmp_path, monkeypatch):
+    """A five-seed sweep takes half an hour; a session ending at seed 4 must not lose seeds 0 to 3."""
+    (tmp_path / "metrics").mkdir()
+    monkeypatch.chdir(tmp_path)
+
+    def measure(name: str, calibration: str | None, kind: str) -> dict:
+        if name == "s1":
+            raise KeyboardInterrupt
+        return row(name, "5f86327", 0, calibration, _dynamic(0.99), kind=kind)
+
+    monkeypatch.setattr(int8_robust, "measure", measure)
+    monkeypatch.setattr(sys, "argv", ["int8_robust", "s0", "s1", "--kind", "dynamic_range", "--name", "x"])
+    with pytest.raises(KeyboardInterrupt):
+        int8_robust.main()
+    kept = json.loads(Path("metrics/int8_robust-x.json").read_text())
+    assert [r["run"] for r in kept["runs"]] == ["s0"] and kept["means"]["dynamic_range"]["seeds"] == [0]
+    assert "python -m benchmarks.int8_robust s0 --kind dynamic_range --name x" in Path("metrics/int8_robust-x.md").read_text()
