@@ -35,6 +35,9 @@ def main() -> None:
     light_probability = get(params, "augment.light_probability", None)  # null: as augment.probability
     if light_probability is not None:
         light_probability = number(params, "augment.light_probability", 0.0, 1.0)
+    specks_probability = get(params, "augment.specks_probability", None)  # null: as augment.probability
+    if specks_probability is not None:
+        specks_probability = number(params, "augment.specks_probability", 0.0, 1.0)
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
@@ -43,6 +46,8 @@ def main() -> None:
         light += f", each change with probability {probability:g}"
     if photometric.any() and light_probability is not None:
         light += f", brightness and contrast with probability {light_probability:g}"
+    if photometric.specks and specks_probability is not None:
+        light += f", specks with probability {specks_probability:g}"
     print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color}{light})")
     images = spec.load(train["path"].tolist())
     variants = augment_images(
@@ -56,6 +61,7 @@ def main() -> None:
         photometric=photometric,
         probability=probability,
         light_probability=light_probability,
+        specks_probability=specks_probability,
     )
     rows = []
     with atomic_dir(OUT) as tmp:

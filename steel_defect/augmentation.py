@@ -59,12 +59,19 @@ def _per_image(rng: np.random.Generator, n: int, probability: float) -> np.ndarr
     return _on(rng, n, probability).reshape(n, 1, 1, 1)
 
 
-def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator, probability: float = 1.0) -> np.ndarray:
+def sensor(
+    x: np.ndarray,
+    photometric: Photometric,
+    rng: np.random.Generator,
+    probability: float = 1.0,
+    specks_probability: float | None = None,
+) -> np.ndarray:
     """Blur and streak (the optics), then gain, noise, specks (the sensor) on float pixels (n, h, w, c).
 
     Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
     change (a change it does not get has strength 0). The draws at probability 1 are those made
     before the option existed, in the same order, so the default's copies are unchanged.
+    `specks_probability` is the specks' own chance (None: `probability`, draw for draw).
     """
     n = len(x)
     if photometric.blur:
@@ -84,7 +91,8 @@ def sensor(x: np.ndarray, photometric: Photometric, rng: np.random.Generator, pr
         x = x + noise * _per_image(rng, n, probability)
     if photometric.specks:
         pixels = rng.random(x.shape[:3])
-        fractions = rng.uniform(0, photometric.specks, (n, 1, 1)) * _per_image(rng, n, probability)[..., 0]
+        speck_chance = probability if specks_probability is None else specks_probability
+        fractions = rng.uniform(0, photometric.specks, (n, 1, 1)) * _per_image(rng, n, speck_chance)[..., 0]
         hit = pixels < fractions  # all channels of a pixel
         x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
     return x
@@ -131,6 +139,7 @@ def augment_images(
     batch_size: int = 64,
     probability: float = 1.0,
     light_probability: float | None = None,
+    specks_probability: float | None = None,
 ) -> np.ndarray:
     """Return (n, copies, h, w, c) uint8 variants of (n, h, w, c) uint8 images.
 
@@ -142,6 +151,8 @@ def augment_images(
     `light_probability` gives brightness and contrast a chance of their own (None: `probability`):
     at 1 with `probability` 0.5 every copy is lit while each sensor change reaches half of them,
     because the robustness stage's brightening by 20% was the setting the half-lit model missed most.
+    `specks_probability` does the same for salt-and-pepper specks (None: `probability`), which
+    became the setting missed most once every copy was lit (README, round 19).
     """
     import keras
 
@@ -152,6 +163,10 @@ def augment_images(
     lit_chance = probability if light_probability is None else light_probability
     if not 0 <= lit_chance <= 1:
         raise UserError(f"params.yaml: 'augment.light_probability' is {light_probability}; expected null or a chance from 0 to 1")
+    if specks_probability is not None and not 0 <= specks_probability <= 1:
+        raise UserError(
+            f"params.yaml: 'augment.specks_probability' is {specks_probability}; expected null or a chance from 0 to 1"
+        )
     rng = np.random.default_rng(seed)
     photometric = photometric or Photometric()
     light = np.random.default_rng([seed, 1])
@@ -171,6 +186,6 @@ def augment_images(
                     lit = _per_image(light, len(batch), lit_chance) > 0
                     result = np.where(lit, np.asarray(lighting[angle](result, training=True)), result)
                 if photometric.any():
-                    result = sensor(result, photometric, light, probability)
+                    result = sensor(result, photometric, light, probability, specks_probability)
                 out[batch, copy] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
     return out

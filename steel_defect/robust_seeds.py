@@ -166,11 +166,13 @@ def describe(reference: Run) -> dict:
     return {
         "identity": reference.identity,
         # the chance each change reaches a copy (augment.probability): every change on every copy before it existed
-        # and brightness/contrast's own chance (augment.light_probability; null: the same chance, so it reads as that)
+        # and brightness/contrast's and specks' own chances (augment.light_probability, augment.specks_probability;
+        # null: the same chance, so it reads as that)
         "augment": {
             **{k: augment.get(k, 0) for k in KEYS},
             "probability": augment.get("probability", 1.0),
-            "light_probability": _light_chance(augment),
+            "light_probability": _chance(augment, "light_probability"),
+            "specks_probability": _chance(augment, "specks_probability"),
         },
         "normalize": backbone.get("normalize", "none"),
         "prefilter": backbone.get("prefilter", 1),
@@ -181,9 +183,9 @@ def describe(reference: Run) -> dict:
     }
 
 
-def _light_chance(augment: dict) -> float:
-    """The chance brightness and contrast reach a copy: augment.light_probability, or augment.probability if null."""
-    chance = augment.get("light_probability")
+def _chance(augment: dict, key: str) -> float:
+    """A change's own chance (augment.KEY), or augment.probability where null or absent, as augment reads it."""
+    chance = augment.get(key)
     return augment.get("probability", 1.0) if chance is None else chance
 
 
@@ -215,8 +217,10 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     light = label({k: augment.get(k, 0) for k in KEYS})
     if augment.get("probability", 1.0) < 1:
         light += f", each change with probability {augment['probability']:g}"
-    if _light_chance(augment) != augment.get("probability", 1.0):
-        light += f", brightness and contrast with probability {_light_chance(augment):g}"
+    if _chance(augment, "light_probability") != augment.get("probability", 1.0):
+        light += f", brightness and contrast with probability {_chance(augment, 'light_probability'):g}"
+    if augment.get("specks") and _chance(augment, "specks_probability") != augment.get("probability", 1.0):
+        light += f", specks with probability {_chance(augment, 'specks_probability'):g}"
     identity = table["identity"]
     about_model = {
         "per_image": ", each image standardised inside the model",

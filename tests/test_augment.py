@@ -121,6 +121,19 @@ def test_light_probability_lights_every_copy_while_the_sensor_changes_keep_their
     np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
 
 
+def test_specks_probability_specks_every_copy_while_the_other_sensor_changes_keep_their_chance():
+    x = np.full((400, 16, 16, 1), 128, np.uint8)
+    both = Photometric(noise=20.0, specks=0.2)
+    specked = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5, specks_probability=1.0)
+    extremes = np.mean((specked[:, 0] == 0) | (specked[:, 0] == 255), axis=(1, 2, 3))
+    assert np.mean(extremes > 0) > 0.95  # a fraction drawn from 0..0.2 of 256 pixels rarely hits none
+    noisy = np.array([np.std(c[(c > 0) & (c < 255)].astype(int)) > 3 for c in specked[:, 0]])
+    assert abs(noisy.mean() - 0.5) < 0.1  # noise still on about half of the copies
+    default = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5)
+    same = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=both, probability=0.5, specks_probability=0.5)
+    np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
+
+
 def test_quarter_turn_only_is_a_rotation():
     x = images(2)
     a = augment_images(x, 1, [90], flip=False, shear=0.0, zoom=0.0, seed=0)[:, 0]
@@ -143,7 +156,13 @@ def test_augment_stage_covers_training_images_only(project: Path):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("augment.rotations", []), ("augment.specks", 2), ("augment.probability", 1.5), ("augment.light_probability", -0.5)],
+    [
+        ("augment.rotations", []),
+        ("augment.specks", 2),
+        ("augment.probability", 1.5),
+        ("augment.light_probability", -0.5),
+        ("augment.specks_probability", 2),
+    ],
 )
 def test_a_wrong_augment_param_is_named_and_writes_nothing(project: Path, key: str, value):
     fetch.main()

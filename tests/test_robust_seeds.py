@@ -140,6 +140,13 @@ def test_the_chance_of_each_change_is_told_and_kept_apart():
     assert ", each change with probability 0.5, brightness and contrast with probability 1. " in markdown(
         table, 0.99, 0.985, 0.997, "m"
     )
+    specked = {"augment": {**half.params["augment"], "specks": 0.01, "specks_probability": 1.0}}
+    with pytest.raises(ValueError, match="they differ in augment$"):  # specks on every copy: another setting
+        collect(runs, half_ref, UP, also=[dataclasses.replace(other, params={**other.params, **specked})])
+    table = collect(runs, dataclasses.replace(reference, params={**half.params, **specked}), UP)
+    assert "specks 0.01, blur 1.5, each change with probability 0.5, specks with probability 1. " in markdown(
+        table, 0.99, 0.985, 0.997, "m"
+    )
 
 
 def test_a_kept_table_adds_the_seeds_dvc_no_longer_has_and_must_be_the_same_setting():
