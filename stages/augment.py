@@ -16,6 +16,11 @@ from steel_defect.plots import contact_sheet
 OUT = Path("data/augmented")
 
 
+def own_chance(params: dict, key: str) -> float | None:
+    """A change's own chance, checked as a number from 0 to 1; null (None) means augment.probability."""
+    return None if get(params, key, None) is None else number(params, key, 0.0, 1.0)
+
+
 def main() -> None:
     params = load_params()
     copies = integer(params, "augment.copies", minimum=0)
@@ -32,12 +37,8 @@ def main() -> None:
         streak=number(params, "augment.streak", 0.0, 50.0),
     )
     probability = number(params, "augment.probability", 0.0, 1.0)
-    light_probability = get(params, "augment.light_probability", None)  # null: as augment.probability
-    if light_probability is not None:
-        light_probability = number(params, "augment.light_probability", 0.0, 1.0)
-    specks_probability = get(params, "augment.specks_probability", None)  # null: as augment.probability
-    if specks_probability is not None:
-        specks_probability = number(params, "augment.specks_probability", 0.0, 1.0)
+    light_probability = own_chance(params, "augment.light_probability")
+    specks_probability = own_chance(params, "augment.specks_probability")
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
