@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.int8_robust import checkout
-from benchmarks.photometric import GOAL_EACH
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import UserError, run_stage
 from steel_defect.params import integer, load_params
 from steel_defect.perturb import perturb
+from steel_defect.photometric import GOAL_EACH
 from steel_defect.robust_errors import below_goal, confusions, markdown, parse_chain, saturated_ranges
 
 ROBUSTNESS, DEPLOYED = Path("metrics/robustness.json"), Path("models/deployed/model.keras")

@@ -23,9 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from benchmarks.seeds import gather, publish, round_args, runs_in
 from steel_defect.errors import UserError, run_stage
+from steel_defect.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from steel_defect.robust_seeds import collect, markdown
 
 

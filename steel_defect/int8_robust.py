@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.export import DYNAMIC
+from steel_defect.photometric import GOAL_EACH
 from steel_defect.tables import markdown_table
 
 GOAL_GAP = 0.5  # points of worst moderate accuracy int8 may lose against Keras (issue 10)
@@ -61,10 +62,12 @@ def row(run: str, commit: str, seed: int, calibration: str | None, robustness: d
 
 def means(rows: list[dict]) -> dict[str, dict]:
     """Per setting (full int8's calibration, or dynamic range): seeds, mean worst moderate of Keras and
-    of the exported model, and the mean gap (the issue's measure)."""
+    of the exported model, the mean gap (the issue's measure), and the exported model's mean per
+    perturbation: the worst-case gap can be small while one perturbation's mean slips under 99%."""
     out = {}
     for name in sorted({setting(r) for r in rows}):
         mine = [r for r in rows if setting(r) == name]
+        shared = [p for p in mine[0]["int8_moderate"] if all(p in r["int8_moderate"] for r in mine)]
         out[name] = {
             "seeds": sorted(r["seed"] for r in mine),
             "keras_worst_moderate": float(np.mean([r["keras_worst_moderate"] for r in mine])),
@@ -73,8 +76,17 @@ def means(rows: list[dict]) -> dict[str, dict]:
             "int8_clean_errors": int(sum(r["int8_clean_errors"] for r in mine)),
             "keras_clean_errors": int(sum(r["keras_clean_errors"] for r in mine)),
             "test_images": int(sum(r["test_images"] for r in mine)),
+            "int8_moderate": {p: float(np.mean([r["int8_moderate"][p] for r in mine])) for p in shared},
         }
     return out
+
+
+def below_each_goal(m: dict) -> str:
+    """The perturbations whose mean (a `means` entry's int8_moderate) is under issue 10's 99%, worst first."""
+    low = sorted((a, p) for p, a in m["int8_moderate"].items() if a < GOAL_EACH - 1e-9)
+    if not low:
+        return f"int8 at least {100 * GOAL_EACH:g}% at every perturbation on the mean"
+    return f"int8 below {100 * GOAL_EACH:g}% on the mean at " + ", ".join(f"{p} {100 * a:.2f}%" for a, p in low)
 
 
 def markdown(rows: list[dict], command: str) -> str:
@@ -107,7 +119,8 @@ def markdown(rows: list[dict], command: str) -> str:
         f"**{describe_setting(c)}**: seeds {', '.join(map(str, m['seeds']))}, keras {100 * m['keras_worst_moderate']:.2f}%, "
         f"int8 {100 * m['int8_worst_moderate']:.2f}%, mean gap {m['gap_points']:+.2f} points "
         f"({'within' if m['gap_points'] <= GOAL_GAP else 'outside'} the goal), "
-        f"{m['int8_clean_errors']} int8 clean errors in {m['test_images']} (keras {m['keras_clean_errors']})"
+        f"{m['int8_clean_errors']} int8 clean errors in {m['test_images']} (keras {m['keras_clean_errors']}), "
+        f"{below_each_goal(m)}"
         for c, m in means(rows).items()
     )
     return markdown_table(frame) + (

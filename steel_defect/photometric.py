@@ -27,6 +27,7 @@ from steel_defect.tables import markdown_table
 KEYS = tuple(f.name for f in fields(Photometric))  # augment.*: the photometric strengths, as the augment stage reads them
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 SELECT = "metrics/select.json"
+GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997  # issue 10: every moderate perturbation, the worst of them, clean
 
 
 def strengths(run: Run) -> dict[str, float]:
