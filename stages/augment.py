@@ -21,6 +21,14 @@ def own_chance(params: dict, key: str) -> float | None:
     return None if get(params, key, None) is None else number(params, key, 0.0, 1.0)
 
 
+def _jpeg_quality(params: dict) -> float:
+    """augment.jpeg: 0 (off, also when absent) or the lowest JPEG quality a copy is compressed at, 1 to 100."""
+    quality = number(params, "augment.jpeg", 0.0, 100.0, default=0.0)
+    if 0 < quality < 1:
+        raise UserError(f"params.yaml: 'augment.jpeg' is {quality:g}; expected 0 (off) or the lowest JPEG quality, 1 to 100")
+    return quality
+
+
 def main() -> None:
     params = load_params()
     copies = integer(params, "augment.copies", minimum=0)
@@ -35,6 +43,7 @@ def main() -> None:
         specks=number(params, "augment.specks", 0.0, 1.0),
         blur=number(params, "augment.blur", 0.0, 10.0),
         streak=number(params, "augment.streak", 0.0, 50.0),
+        jpeg=_jpeg_quality(params),
     )
     probability = number(params, "augment.probability", 0.0, 1.0)
     light_probability = own_chance(params, "augment.light_probability")

@@ -9,7 +9,10 @@ batch and pads with zeros, which darkens a border the model could learn to read.
 stage blurs with the same filter, so its Gaussian-blur rows up to `augment.blur` measure a change
 the model was shown. A streak (motion blur: vibration, or the strip moving during the exposure) is
 SciPy's 1-D box filter along one axis per copy, either axis, because where the camera is mounted
-decides the direction; the robustness stage streaks horizontally only.
+decides the direction; the robustness stage streaks horizontally only. JPEG compression (a camera
+or a frame grabber that stores JPEG) comes last, through the robustness stage's own JPEG perturbation
+(Pillow's encoder: no random draws to keep apart); a copy draws its quality from `jpeg` to 100, and
+100 leaves it uncompressed.
 
 `probability` below 1 applies each change to a copy only with that chance, each change drawn on its
 own (brightness and contrast, the Keras layers, come or go together). At 1 every copy carries every
@@ -26,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 
 from steel_defect.errors import UserError
+from steel_defect.perturb import perturb
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Photometric:
     specks: float = 0.0  # up to this fraction of pixels set to black or white
     blur: float = 0.0  # Gaussian blur, sigma up to this many pixels
     streak: float = 0.0  # motion blur, a box streak up to this many pixels long along either axis
+    jpeg: float = 0.0  # JPEG compression at a quality from this up to 100 (0: none); the one lower-is-stronger key
 
     def any(self) -> bool:
         return any(astuple(self))
@@ -66,7 +71,7 @@ def sensor(
     probability: float = 1.0,
     specks_probability: float | None = None,
 ) -> np.ndarray:
-    """Blur and streak (the optics), then gain, noise, specks (the sensor) on float pixels (n, h, w, c).
+    """Blur and streak (the optics), then gain, noise, specks (the sensor), then JPEG, on float pixels (n, h, w, c).
 
     Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
     change (a change it does not get has strength 0). The draws at probability 1 are those made
@@ -95,6 +100,14 @@ def sensor(
         fractions = rng.uniform(0, photometric.specks, (n, 1, 1)) * _per_image(rng, n, speck_chance)[..., 0]
         hit = pixels < fractions  # all channels of a pixel
         x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
+    if photometric.jpeg:
+        qualities = rng.integers(int(round(photometric.jpeg)), 101, n)
+        on = _on(rng, n, probability)
+        qualities = np.where(on > 0, qualities, 100)  # 100: uncompressed
+        x = np.array(x, dtype=float)
+        for quality in np.unique(qualities[qualities < 100]):
+            same = qualities == quality
+            x[same] = perturb(x[same], "jpeg_quality", float(quality))  # the robustness stage's encoder; no draws
     return x
 
 

@@ -64,6 +64,7 @@ PARAMS = {
         "specks": 0.005,
         "blur": 0.5,
         "streak": 3,
+        "jpeg": 50,  # the lowest quality a copy draws, end to end
         "probability": 0.5,  # the per-change draws, end to end
         "seed": 0,
     },

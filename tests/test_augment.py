@@ -7,6 +7,7 @@ import pytest
 from stages import augment, fetch, split
 from steel_defect.augmentation import Photometric, augment_images
 from steel_defect.errors import UserError
+from steel_defect.perturb import perturb
 from tests.conftest import set_param
 
 
@@ -134,6 +135,25 @@ def test_specks_probability_specks_every_copy_while_the_other_sensor_changes_kee
     np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
 
 
+def test_jpeg_compresses_each_copy_as_the_robustness_stage_does_at_a_quality_it_draws():
+    """augment.jpeg is the lowest quality; each copy draws one up to 100 (uncompressed) and goes through
+    the robustness stage's own JPEG perturbation, so training sees exactly the artefacts it is tested on."""
+    x = images(8)
+    plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3)
+    np.testing.assert_array_equal(plain[:, 0], x)
+    jpeg = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=Photometric(jpeg=30))
+    np.testing.assert_array_equal(jpeg, augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=Photometric(jpeg=30)))
+    qualities = []
+    for image, copy in zip(x, jpeg[:, 0], strict=True):
+        same = [q for q in range(30, 101) if np.array_equal(perturb(image[None], "jpeg_quality", q)[0], copy)]
+        assert same, "every copy is one JPEG quality from 30 to 100 of its original"
+        qualities.append(same[0])
+    assert min(qualities) < 100, "noise-like test images: at least one copy really compressed"
+    for quality, chance in ((100, 1.0), (30, 0.0)):  # quality 100, or no chance: uncompressed
+        kept = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=Photometric(jpeg=quality), probability=chance)
+        np.testing.assert_array_equal(kept, plain)
+
+
 def test_quarter_turn_only_is_a_rotation():
     x = images(2)
     a = augment_images(x, 1, [90], flip=False, shear=0.0, zoom=0.0, seed=0)[:, 0]
@@ -162,6 +182,8 @@ def test_augment_stage_covers_training_images_only(project: Path):
         ("augment.probability", 1.5),
         ("augment.light_probability", -0.5),
         ("augment.specks_probability", 2),
+        ("augment.jpeg", 0.5),
+        ("augment.jpeg", 101),
     ],
 )
 def test_a_wrong_augment_param_is_named_and_writes_nothing(project: Path, key: str, value):
