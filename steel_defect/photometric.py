@@ -41,6 +41,12 @@ def clean_errors(run: Run, model: str) -> int:
     return round((1 - robustness[model]["clean_accuracy"]) * robustness["test_images"])
 
 
+def total_strength(setting: dict[str, float]) -> float:
+    """The strengths summed, to order settings from mild to strong; `jpeg` is the one key where lower is
+    stronger, so it counts as how far below 100 its lowest quality goes (0, off, counts nothing)."""
+    return sum((100.0 - v if v else 0.0) if k == "jpeg" else v for k, v in setting.items())
+
+
 def label(setting: dict[str, float]) -> str:
     """'none' or e.g. 'noise 10, specks 0.01': the non-zero strengths, in KEYS order."""
     return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
@@ -65,7 +71,7 @@ def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras")
             )
         chosen.setdefault(key, (run, errors))
     settings = []
-    for key in sorted(chosen, key=lambda k: (any(k), sum(k), k)):
+    for key in sorted(chosen, key=lambda k: (any(k), total_strength(dict(zip(KEYS, k, strict=True))), k)):
         run, errors = chosen[key]
         robustness = run.files[ROBUSTNESS]
         robust = robustness[model]
@@ -101,7 +107,7 @@ def recommend(table: dict, clean_goal: float) -> dict | None:
     kept = [s for s in table["settings"] if s["accuracy"] >= clean_goal - 1e-9]
     if not kept:
         return None
-    return max(kept, key=lambda s: (s["worst_moderate_accuracy"], s["accuracy"], -sum(s["augment"].values())))
+    return max(kept, key=lambda s: (s["worst_moderate_accuracy"], s["accuracy"], -total_strength(s["augment"])))
 
 
 def _pct(value: float) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steel_defect.photometric import collect, figure, label, markdown, recommend
+from steel_defect.photometric import collect, figure, label, markdown, recommend, total_strength
 from steel_defect.seeds import Upstream, runs_from_exp_show, upstream
 from tests.test_seeds import entry, with_robustness
 
@@ -75,3 +75,12 @@ def test_upstream_of_robustness_covers_augmentation_training_and_export():
     assert {"steel_defect/augmentation.py", "stages/fine_tune.py", "stages/export.py", "stages/robustness.py"} <= up.code
     assert {"augment", "finetune.epochs", "export.kinds", "robustness"} <= up.params
     assert "stages/compare.py" not in up.code and "stages/benchmark.py" not in up.code
+
+
+def test_jpeg_counts_as_stronger_the_lower_its_quality_and_off_counts_nothing():
+    """augment.jpeg is the one key where a lower value is a stronger change."""
+    assert total_strength({"noise": 10.0, "jpeg": 0.0}) == 10.0
+    assert total_strength({"jpeg": 30.0}) > total_strength({"jpeg": 90.0}) > 0
+    tie = {"worst_moderate_accuracy": 0.99, "accuracy": 1.0}
+    table = {"settings": [{**tie, "run": "heavy", "augment": {"jpeg": 30.0}}, {**tie, "run": "mild", "augment": {"jpeg": 90.0}}]}
+    assert recommend(table, 0.997)["run"] == "mild", "a tie goes to the milder setting"
