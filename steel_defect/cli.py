@@ -31,26 +31,31 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from steel_defect.deploy import load_runner
     from steel_defect.errors import UserError
-    from steel_defect.predict import EXIT_SOME_FAILED, classify, collect, summary, write_csv
+    from steel_defect.predict import EXIT_SOME_FAILED, ModelId, check_output, classify, collect, summary, write_csv
 
     args = parser().parse_args(argv)
     try:
         if not 0.0 <= args.min_confidence <= 1.0:
             raise UserError(f"--min-confidence {args.min_confidence}: expected a probability between 0 and 1")
+        out = check_output(args.out)  # before any image is read, so a long batch never ends unwritable
         files, missing = collect(args.paths)
         runner = load_runner(args.model, args.threads)
+        model = ModelId.of(runner)
         outcome = classify(runner, files, args.min_confidence, progress=not args.quiet)
         outcome.failed[:0] = missing
         for path, reason in outcome.failed:
             print(f"skipped: {path}: {reason}", file=sys.stderr)
         if not outcome.rows:
-            raise UserError(f"no image could be classified ({len(outcome.failed)} failed); nothing written to {args.out}")
-        write_csv(args.out, outcome.rows, runner.classes)
+            raise UserError(f"no image could be classified ({len(outcome.failed)} failed); nothing written to {out}")
+        write_csv(out, outcome.rows, model)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(summary(outcome, runner.classes))
-    print(f"predict: -> {args.out} (model {args.model})")
+    except KeyboardInterrupt:
+        print(f"interrupted: nothing written to {args.out}", file=sys.stderr)
+        return 130
+    print(summary(outcome, model))
+    print(f"predict: -> {out}")
     return EXIT_SOME_FAILED if outcome.failed else 0
 
 

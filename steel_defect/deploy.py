@@ -101,7 +101,10 @@ def load_runner(model: str | Path, threads: int | None = None, batch_size: int =
     if model.suffix == ".keras":
         import keras
 
-        loaded = keras.models.load_model(model)
+        try:
+            loaded = keras.models.load_model(model)
+        except (ValueError, OSError, KeyError, TypeError) as err:  # not a zip, or a zip Keras cannot rebuild
+            raise UserError(f"{model}: not a Keras model ({str(err).splitlines()[0]})") from None
         return Runner(model, metadata, loaded.predict_on_batch, batch_size)
     return Runner(model, metadata, LiteRT(model, threads), batch_size)
 

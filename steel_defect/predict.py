@@ -1,16 +1,22 @@
 """`steel-defect predict`: classify image files with a saved model, write a CSV, and say what failed.
 
 Paths may be files, folders (searched recursively for image suffixes) or glob patterns. Each image
-is loaded the way training loaded it (colour mode and size from the model's metadata). A file that
-cannot be read is reported by name and skipped; the rest are still classified, and the exit code
-says some failed.
+is loaded the way training loaded it (colour mode and size from the model's metadata; 16-bit, CMYK
+and alpha images converted, see `images.read_image`). A file that cannot be decoded, for whatever
+reason, is reported by name and skipped; the rest are still classified, and the exit code says some
+failed. The output path is checked before any image is read, so a long batch never ends in an
+unwritable CSV, and every row names the model that answered (file and sha256), so two CSVs from two
+models are never confused.
 """
 
 from __future__ import annotations
 
 import csv
 import glob
+import hashlib
+import os
 import sys
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +31,26 @@ from steel_defect.images import IMAGE_SUFFIXES, read_image
 UNCERTAIN = "uncertain"
 BATCH = 32
 EXIT_SOME_FAILED = 2
+
+
+@dataclass(frozen=True)
+class ModelId:
+    """Which model answered: what the CSV and the summary say of it."""
+
+    path: str
+    sha256: str
+    classes: tuple[str, ...]
+
+    @classmethod
+    def of(cls, runner: Runner) -> ModelId:
+        digest = hashlib.sha256()
+        with open(runner.path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        return cls(str(runner.path), digest.hexdigest(), tuple(runner.classes))
+
+    def describe(self) -> str:
+        return f"{self.path} (sha256 {self.sha256[:12]}..., classes: {', '.join(self.classes)})"
 
 
 @dataclass
@@ -50,6 +76,21 @@ def collect(paths: Iterable[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return list(found), missing
 
 
+def check_output(path: str | Path) -> Path:
+    """Make sure the CSV can be written before any image is read: its folder is created if it can be."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"--out {path}: is a folder; give a file name such as {path / 'predictions.csv'}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise UserError(f"--out {path}: cannot write there ({err.strerror or err}); choose another path") from None
+    return path
+
+
 def classify(runner: Runner, files: list[Path], min_confidence: float = 0.0, progress: bool = True) -> Outcome:
     """Probabilities for every readable file; unreadable ones go to `failed` with the reason."""
     outcome = Outcome()
@@ -57,13 +98,11 @@ def classify(runner: Runner, files: list[Path], min_confidence: float = 0.0, pro
     for start in range(0, len(files), BATCH):
         loaded, arrays = [], []
         for path in files[start : start + BATCH]:
-            try:
+            try:  # read_image turns whatever the decoder raises (bomb, truncated, unknown mode) into a UserError
                 arrays.append(read_image(path, runner.channels, runner.size))
                 loaded.append(path)
             except UserError as err:
                 outcome.failed.append((str(path), str(err).removeprefix(f"{path}: ")))
-            except OSError as err:  # unreadable file (permissions, a folder named like an image)
-                outcome.failed.append((str(path), str(err)))
         if arrays:
             probs = runner.predict(np.stack(arrays).astype(np.float32))
             for path, p in zip(loaded, probs, strict=True):
@@ -87,19 +126,21 @@ def _progress(total: int, enabled: bool):
     return tqdm(total=total, unit="image", desc="predict", disable=not enabled or total <= BATCH, file=sys.stderr)
 
 
-def write_csv(path: str | Path, rows: list[dict], classes: list[str]) -> None:
+def write_csv(path: str | Path, rows: list[dict], model: ModelId) -> None:
+    """One row per image; the model's file and sha256 on every row, its classes as the p_<class> columns."""
     from steel_defect.atomic import atomic_file
 
-    columns = ["path", "predicted", "confidence", *(f"p_{c}" for c in classes)]
+    columns = ["path", "predicted", "confidence", *(f"p_{c}" for c in model.classes), "model", "model_sha256"]
     with atomic_file(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({**row, "model": model.path, "model_sha256": model.sha256} for row in rows)
 
 
-def summary(outcome: Outcome, classes: list[str]) -> str:
+def summary(outcome: Outcome, model: ModelId) -> str:
     counts = Counter(r["predicted"] for r in outcome.rows)
-    names = [*classes, UNCERTAIN] if counts.get(UNCERTAIN) else classes
+    names = [*model.classes, UNCERTAIN] if counts.get(UNCERTAIN) else list(model.classes)
     width = max(map(len, names))
     lines = [f"  {name:<{width}}  {counts.get(name, 0)}" for name in names]
-    return "\n".join([f"predict: {len(outcome.rows)} images classified, {len(outcome.failed)} failed", *lines])
+    head = f"predict: {len(outcome.rows)} images classified, {len(outcome.failed)} failed, by model {model.describe()}"
+    return "\n".join([head, *lines])

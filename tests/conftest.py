@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -192,3 +194,16 @@ def tree_digest(root: Path) -> str:
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
         digest.update(f.relative_to(root).as_posix().encode() + f.read_bytes())
     return digest.hexdigest()
+
+
+def bomb_png_bytes(width: int = 30000, height: int = 30000, depth: int = 1, colour_type: int = 0) -> bytes:
+    """A valid PNG header claiming 900 megapixels: what a decompression bomb looks like to a decoder.
+
+    With another depth and colour type, a PNG of a pixel mode no decoder supports (4-bit RGB).
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")

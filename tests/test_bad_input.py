@@ -6,9 +6,7 @@ Each case runs the stage as `python -m stages.X` would (through run_stage), on t
 from __future__ import annotations
 
 import re
-import struct
 import zipfile
-import zlib
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import pytest
 from stages import fetch, split
 from steel_defect.errors import run_stage
 from steel_defect.params import KNOWN_KEYS, _known
-from tests.conftest import set_param, write_checksums
+from tests.conftest import bomb_png_bytes, set_param, write_checksums
 
 SOURCE = "source"
 
@@ -27,16 +25,8 @@ def rewrite(path: Path, data: bytes) -> None:
     write_checksums(path.parent.parent)
 
 
-def bomb_png(path: Path, width: int = 30000, height: int = 30000) -> None:
-    """A valid PNG header claiming 900 megapixels: what a decompression bomb looks like to a decoder."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
-    )
+def bomb_png(path: Path) -> None:
+    path.write_bytes(bomb_png_bytes())
     write_checksums(path.parent.parent)
 
 

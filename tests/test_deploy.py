@@ -94,7 +94,8 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
         assert code == 2, "some files failed, and the exit code says so"
         assert "broken.png" in captured.err and "crazing" in captured.out
         table = pd.read_csv(out)
-        assert list(table.columns) == ["path", "predicted", "confidence", *(f"p_{c}" for c in sorted(CLASSES))], model
+        probabilities = [f"p_{c}" for c in sorted(CLASSES)]
+        assert list(table.columns) == ["path", "predicted", "confidence", *probabilities, "model", "model_sha256"], model
         assert len(table) == n_good, model
         assert np.allclose(table[[f"p_{c}" for c in sorted(CLASSES)]].sum(axis=1), 1.0, atol=0.02), model
         assert set(table["predicted"]) <= set(CLASSES), "names from the metadata, nothing else"
