@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint install report readme
+.PHONY: repro test lint install report readme seeds robust-seeds sizes
 
 install: $(VENV)/.installed
 
@@ -37,6 +37,17 @@ REV ?= main
 report: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m steel_defect.report --rev $(REV) --out report
 
-# Copy the generated tables (metrics/compare.md, metrics/seeds.md) into README.md
+# Copy the generated tables (metrics/headline.md, metrics/seeds.md, ...) into README.md and docs/
 readme: install
 	$(BIN)/python -m steel_defect.readme
+
+# Aggregates over DVC experiments (queue the runs first: docs/results.md). Each reads `dvc exp show`
+# and never touches the workspace; ARGS passes options (e.g. ARGS=--replace), then `make readme`.
+seeds: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.seeds $(ARGS)
+
+robust-seeds: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.robust_seeds $(ARGS)
+
+sizes: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.sizes $(ARGS)

@@ -5,7 +5,7 @@ perturbation in `robustness.perturbations` (steel_defect/perturb.py) is applied 
 strength to every test image, seeded, and each model is scored. Writes:
 - metrics/robustness.json (a DVC metric): clean accuracy, the worst case over the moderate
   strengths in `robustness.moderate`, the worst case overall, and every setting;
-- metrics/robustness.md, the README's table;
+- metrics/robustness.md, the table docs/results.md shows;
 - plots/robustness.csv, the DVC plot: worst moderate accuracy per perturbation;
 - plots/robustness.png (accuracy against strength) and plots/robustness_examples.png (one test
   image under every setting, so a person sees what each strength means).
@@ -74,7 +74,7 @@ def main() -> None:
         worst.to_csv(tmp, index=False, float_format="%.6f")
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(results, len(y)))
-    curves_figure("plots/robustness.png", results, perturbations)
+    curves_figure("plots/robustness.png", results, perturbations, moderate)
     contact_sheet("plots/robustness_examples.png", images[0], perturbations, seed)
     for model, r in results.items():
         print(

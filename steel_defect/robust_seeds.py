@@ -11,13 +11,23 @@ strength over the seeds.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import fields
 
 import pandas as pd
 
+from steel_defect.augmentation import Photometric
 from steel_defect.params import unfreeze_setting
-from steel_defect.photometric import KEYS, label
+from steel_defect.robustness import GOAL_CLEAN, GOAL_EACH, GOAL_WORST  # noqa: F401  (tools and experiments read them here)
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
+
+KEYS = tuple(f.name for f in fields(Photometric))  # augment.*: the photometric strengths, as the augment stage reads them
+
+
+def label(setting: dict[str, float]) -> str:
+    """'none' or e.g. 'noise 10, specks 0.01': the non-zero strengths, in KEYS order."""
+    return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
+
 
 SCORES = ("clean_accuracy", "worst_moderate_accuracy")  # two runs of one seed on one machine agree on both
 

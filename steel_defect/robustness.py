@@ -11,6 +11,9 @@ import numpy as np
 
 from steel_defect.perturb import NEUTRAL, perturb, strength
 
+# The robustness goals: every moderate fault's accuracy (mean over split seeds), the worst of them, clean accuracy
+GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997
+
 
 def settings(perturbations: dict[str, list[float]]) -> list[tuple[str, float]]:
     """(perturbation, value) pairs in params order, without the neutral values (the clean score covers those)."""
@@ -47,15 +50,37 @@ def summarise(clean: float, rows: list[dict], moderate: dict[str, float]) -> dic
     }
 
 
-def curves_figure(path: str | Path, results: dict[str, dict], perturbations: dict[str, list[float]]) -> None:
-    """Accuracy against strength, one panel per perturbation, one line per model; the neutral value is the clean score."""
+def takeaway(results: dict[str, dict]) -> str:
+    """What a reader should take from the curves (the first model's): how low moderate faults go, and where it falls."""
+    model, summary = next(iter(results.items()))
+    lowest = f"{100 * summary['worst_moderate_accuracy']:.1f}% (worst: {summary['worst_moderate']})"
+    text = f"{model}: every moderate fault >= {lowest}"
+    if summary["worst_accuracy"] < summary["worst_moderate_accuracy"]:
+        text += f"; beyond the moderate range down to {100 * summary['worst_accuracy']:.1f}% ({summary['worst']})"
+    return text.replace("_", " ")
+
+
+def curves_figure(
+    path: str | Path, results: dict[str, dict], perturbations: dict[str, list[float]], moderate: dict[str, float]
+) -> None:
+    """Accuracy against strength, one panel per perturbation, one line per model; the neutral value is the clean score.
+
+    Every panel shares one y axis, so a half-point dip looks like one beside a 16-point fall; the shaded
+    band is the moderate range (robustness.moderate), the dashed line the 99% each moderate fault should keep.
+    """
     from steel_defect.plots import plt, save
 
     names = list(perturbations)
     cols = 4
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False)
+    lowest = min(100 * r["accuracy"] for summary in results.values() for r in summary["settings"]) if results else 100.0
+    bottom = min(95.0, 5 * np.floor(lowest / 5))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.6 * rows), squeeze=False, sharey=True)
     for ax, name in zip(axes.ravel(), names, strict=False):
+        values = [NEUTRAL[name], *perturbations[name]]
+        mild = [v for v in values if is_moderate(name, v, moderate)]
+        ax.axvspan(min(mild), max(mild), color="tab:green", alpha=0.12, lw=0, label="moderate range")
+        ax.axhline(100 * GOAL_EACH, color="gray", ls="--", lw=0.8, label=f"{100 * GOAL_EACH:g}%")
         for model, summary in results.items():
             points = [(NEUTRAL[name], 100 * summary["clean_accuracy"])] + [
                 (r["value"], 100 * r["accuracy"]) for r in summary["settings"] if r["perturbation"] == name
@@ -63,13 +88,15 @@ def curves_figure(path: str | Path, results: dict[str, dict], perturbations: dic
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=3, label=model)
         ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_ylim(bottom, 100.5)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)
     for ax in axes.ravel()[len(names) :]:
         ax.axis("off")
-    axes[0, 0].set_ylabel("test accuracy (%)", fontsize=8)
-    axes[0, 0].legend(fontsize=7)
-    fig.suptitle("Test accuracy under each perturbation (clean at the neutral value)", fontsize=10)
+    for row in axes:
+        row[0].set_ylabel("test accuracy (%)", fontsize=8)
+    axes[0, 0].legend(fontsize=6, loc="lower left")
+    fig.suptitle(f"Test accuracy under camera faults. {takeaway(results)}", fontsize=10)
     fig.tight_layout()
     save(fig, path)
 

@@ -65,7 +65,6 @@ PARAMS = {
         "noise": 5.0,
         "specks": 0.005,
         "blur": 0.5,
-        "streak": 3,
         "jpeg": 50,  # the lowest quality a copy draws, end to end
         "probability": 0.5,  # the per-change draws, end to end
         "seed": 0,
@@ -74,7 +73,7 @@ PARAMS = {
 
 # Model params small enough for one-epoch tests: tiny images, random weights, a few units.
 TINY = {
-    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32, "normalize": "per_image", "prefilter": 3, "seed": 0},
+    "model": {"backbone": "mobilenet_v2", "weights": None, "image_size": 32, "normalize": "per_image", "seed": 0},
     "features": {"batch_size": 16},
     "train": {
         "seed": 0,
@@ -158,7 +157,6 @@ TINY = {
         "lr_decay": 0.9,
         "patience": 2,
         "min_delta": 0.0,
-        "ema": 0,
         "validation": "clean",
         "validation_perturbations": {"salt_pepper": [0.01], "motion_blur": [5], "brightness": [-0.2, 0.2]},
     },
@@ -172,6 +170,16 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_params(tmp_path, PARAMS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def tiny_pipeline(project: Path, **overrides) -> None:
+    """The pipeline from fetch through export on the tiny dataset with tiny model params (and `overrides`, key=value)."""
+    from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
+
+    for key, value in {**TINY, **overrides}.items():
+        set_param(project, key.replace("__", "."), value)
+    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
+        stage.main()
 
 
 def write_params(folder: Path, params: dict) -> None:

@@ -10,14 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from benchmarks import int8_layers
-from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
+from stages import export
 from steel_defect import cli
 from steel_defect.confidence import coverage_table
 from steel_defect.deploy import Runner, load_runner, quantize
 from steel_defect.errors import UserError
 from steel_defect.predict import UNCERTAIN, collect
-from tests.conftest import CLASSES, TINY, set_param
+from tests.conftest import CLASSES, set_param, tiny_pipeline
 
 EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_dynamic_range.tflite", "model_int8.tflite"]
 
@@ -60,10 +59,7 @@ def test_int8_calibration_draws_training_images_or_their_augmented_copies(tmp_pa
 
 @pytest.fixture
 def exported(project: Path) -> Path:
-    for key, value in TINY.items():
-        set_param(project, key, value)
-    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
-        stage.main()
+    tiny_pipeline(project)
     return project
 
 
@@ -106,28 +102,6 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
     )
     table = pd.read_csv(out)
     assert code == 0 and (table["predicted"] == UNCERTAIN).sum() == (table["confidence"] < 1.0).sum() > 0
-
-    # The int8 analysis on the same project: worst tensors measured on validation, every variant scored and timed.
-    int8_layers.main([])
-    analysis = json.loads(Path("metrics/int8_layers.json").read_text())
-    errors = [w["rmse_steps"] for w in analysis["worst_tensors"]]
-    assert errors == sorted(errors, reverse=True) and errors[0] > 0
-    names = [v["model"] for v in analysis["variants"]]
-    kept_float = [f"int8, {k} worst kept float" for k in (1, 2, 3)]
-    assert names == ["float32", "int8", *kept_float, "int16x8 (16-bit activations)", "dynamic_range int8"]
-    ran = [v for v in analysis["variants"] if "failed" not in v]  # 16x8 may refuse a tiny random model; it says so
-    assert {v["model"] for v in analysis["variants"]} - {v["model"] for v in ran} <= {"int16x8 (16-bit activations)"}
-    assert all(0 <= v["test_errors"] <= 12 and 0 <= v["val_errors"] and v["ms_batch1_median"] > 0 for v in ran)
-    assert analysis["variants"][1]["file_mb"] < analysis["variants"][0]["file_mb"], "int8 is smaller than float32"
-    assert "| float32 |" in Path("metrics/int8_layers.md").read_text()
-    # the same on perturbed images, into files of their own; a wrong perturbation is one line
-    int8_layers.main(["--perturb", "salt_pepper 0.05"])
-    specked = json.loads(Path("metrics/int8_layers-salt_pepper0.05.json").read_text())
-    assert specked["perturbation"] == "salt_pepper 0.05" and len(specked["variants"]) == len(names)
-    text = Path("metrics/int8_layers-salt_pepper0.05.md").read_text()
-    assert "test errors (of 12) under salt_pepper 0.05" in text and "--perturb 'salt_pepper 0.05'" in text
-    with pytest.raises(UserError, match="step 'specks 1'"):
-        int8_layers.main(["--perturb", "specks 1"])
 
 
 def test_predict_reports_missing_paths_and_bad_options(tmp_path: Path, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,43 @@ def test_every_metrics_file_is_declared():
 def test_optimizer_stays_a_top_level_key():
     assert "optimizer" in yaml.safe_load((ROOT / "params.yaml").read_text())
     assert "optimizer" in declared_params("fine_tune")
+
+
+def _outs(stage: dict) -> set[str]:
+    found = set()
+    for key in ("outs", "metrics", "plots"):
+        for out in stage.get(key, []):
+            found.add(out if isinstance(out, str) else next(iter(out)))
+    return found
+
+
+def test_every_file_in_metrics_and_plots_is_a_stage_output_or_a_declared_aggregate():
+    """metrics/ and plots/ hold what the pipeline writes; a one-off table belongs in docs/experiments/."""
+    outs = {o for stage in STAGES.values() for o in _outs(stage)}
+    top = set(DVC.get("metrics", [])) | {p if isinstance(p, str) else next(iter(p)) for p in DVC.get("plots", [])}
+    for entry in DVC.get("plots", []):
+        if isinstance(entry, dict):
+            y = next(iter(entry.values())).get("y")
+            top |= set(y) if isinstance(y, dict) else set()
+    declared = outs | top | {Path(p).with_suffix(".md").as_posix() for p in top if p.endswith(".json")}  # a table beside it
+    files = [p for folder in ("metrics", "plots") for p in (ROOT / folder).rglob("*") if p.is_file()]
+    stray = []
+    for path in files:
+        rel = path.relative_to(ROOT).as_posix()
+        if any(part.startswith(".") for part in Path(rel).parts):  # a running stage's temporary output (atomic.py)
+            continue
+        if not any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in declared):
+            stray.append(rel)
+    assert not stray, f"not written by a stage nor declared in dvc.yaml: {stray}"
+
+
+def test_every_package_module_serves_a_stage_the_cli_or_a_make_target():
+    """steel_defect/ is the product; analysis for one question lives in experiments/."""
+    makefile = (ROOT / "Makefile").read_text()
+    entry_points = [*(ROOT / "stages").glob("*.py"), ROOT / "steel_defect" / "cli.py"]
+    entry_points += [ROOT / (m.replace(".", "/") + ".py") for m in re.findall(r"-m ((?:steel_defect|tools)\.\w+)", makefile)]
+    used = {"steel_defect/cli.py", "steel_defect/__init__.py"}
+    for script in entry_points:
+        used |= module_closure(script) | {script.relative_to(ROOT).as_posix()}
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "steel_defect").glob("*.py")}
+    assert not modules - used, f"no stage, CLI command or make target imports {sorted(modules - used)}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from benchmarks.experiments_table import EVALUATE, metric_column
+from tools.experiments_table import EVALUATE, metric_column
 
 
 def test_a_metric_is_found_plain_or_prefixed_with_evaluates_file_and_a_missing_one_is_named():

@@ -40,40 +40,38 @@ def test_mean_over_the_matching_seeds_with_the_goals_marked():
     assert result["perturbations"]["gaussian_blur"]["mean"] == pytest.approx((0.97 + 0.99 + 0.995) / 3)
     assert result["worst_moderate_accuracy"]["mean"] == pytest.approx((0.97 + 0.99 + 0.995) / 3)
     assert [r["clean_errors"] for r in result["runs"]] == [0, 0, 1]
-    text = markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+    text = markdown(table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds")
     assert "| gaussian blur | 98.50 ± 1.32 (below goal) |" in text
     assert "| gaussian noise | 99.70 ± 0.00 |" in text
     assert "seed 2 (seed-2): 1 clean errors, worst moderate 99.5% (gaussian_blur 1)" in text
     assert "standardised" not in text  # model.normalize absent (older runs) reads as none
     assert "grayscale input, each image standardised inside the model." in markdown(
-        {**table, "normalize": "per_image"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+        {**table, "normalize": "per_image"}, 0.99, 0.985, 0.997, "python -m tools.robust_seeds"
     )
     assert "grayscale input, each image's mean removed inside the model (model.normalize center)." in markdown(
-        {**table, "normalize": "center"}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+        {**table, "normalize": "center"}, 0.99, 0.985, 0.997, "python -m tools.robust_seeds"
     )
     assert "input, a 3-pixel box blur inside the model (model.prefilter)." in markdown(
-        {**table, "prefilter": 3}, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+        {**table, "prefilter": 3}, 0.99, 0.985, 0.997, "python -m tools.robust_seeds"
     )
     assert "fine-tuned from" not in text  # tables gathered before the key was recorded say nothing
 
     deeper = {"finetune": {"unfreeze_from": {"mobilenet_v2": "features.11"}}, "model": {"backbone": "mobilenet_v2"}}
     table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper}), UP)
     assert table["unfreeze_from"] == "features.11"  # the reference's backbone's entry of the mapping
-    assert "grayscale input, fine-tuned from features.11." in markdown(
-        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
-    )
+    assert "grayscale input, fine-tuned from features.11." in markdown(table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds")
 
     watched = {"finetune": {**deeper["finetune"], "validation": "perturbed"}}
     table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper, **watched}), UP)
     assert "fine-tuned from features.11, early stopping on perturbed validation images too (finetune.validation)." in markdown(
-        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+        table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds"
     )
-    assert "moving average" not in markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+    assert "moving average" not in markdown(table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds")
 
     averaged = {"finetune": {**deeper["finetune"], "ema": 0.998}}
     table = collect(runs, dataclasses.replace(runs[0], params={**runs[0].params, **deeper, **averaged}), UP)
     assert "fine-tuned from features.11, the moving average of the weights kept (finetune.ema 0.998)." in markdown(
-        table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds"
+        table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds"
     )
 
 
@@ -202,7 +200,7 @@ def test_runs_from_another_machine_are_left_out_and_unrecorded_ones_yield_to_the
         ("seed-1-capped", "another machine (AMD EPYC, avx512_core_bf16, ONEDNN_MAX_CPU_ISA=AVX2)"),
         ("seed-0-old", "no machine record, disagrees with workspace"),
     ]
-    text = markdown(table, 0.99, 0.985, 0.997, "python -m benchmarks.robust_seeds")
+    text = markdown(table, 0.99, 0.985, 0.997, "python -m tools.robust_seeds")
     assert "Trained on AMD EPYC, avx512_core_bf16 (" in text
     assert (
         "Left out, made elsewhere: seed-0-old (seed 0: no machine record, disagrees with workspace); "

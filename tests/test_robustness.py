@@ -8,13 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import compound
-from benchmarks import robust_errors as robust_errors_benchmark
-from stages import augment, export, features, fetch, fine_tune, robustness, select, split, train_head, weights
+from stages import robustness
 from steel_defect.errors import UserError
 from steel_defect.perturb import NEUTRAL, PERTURBATIONS, perturb
 from steel_defect.robustness import summarise
-from tests.conftest import TINY, make_image, set_param
+from tests.conftest import make_image, set_param, tiny_pipeline
 
 # Strengths in increasing order for the monotonicity check (flip has no order; it is checked apart).
 LADDERS = {
@@ -84,11 +82,7 @@ def test_summary_on_known_numbers():
 
 
 def test_stage_end_to_end_on_a_tiny_model(project: Path):
-    for key, value in TINY.items():
-        set_param(project, key, value)
-    set_param(project, "export.kinds", ["float32", "float16"])
-    for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
-        stage.main()
+    tiny_pipeline(project, export__kinds=["float32", "float16"])
     robustness.main()
     results = json.loads(Path("metrics/robustness.json").read_text())
     assert set(results) == {"test_images", "seed", "keras", "float16"}
@@ -103,33 +97,6 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     assert "| gaussian noise | 10: " in table and "20*: " in table, "strengths beyond the moderate bound are starred"
     for path in ("plots/robustness.csv", "plots/robustness.png", "plots/robustness_examples.png"):
         assert Path(path).stat().st_size > 0, path
-
-    compound.main(["motion_blur 5.0", "transpose + motion_blur 5.0 + transpose"])
-    chains = json.loads(Path("metrics/compound.json").read_text())["chains"]
-    assert [c["label"] for c in chains] == ["clean", "motion_blur 5.0", "transpose + motion_blur 5.0 + transpose"]
-    streak = next(r for r in keras["settings"] if r["perturbation"] == "motion_blur" and r["value"] == 5)
-    n = results["test_images"]
-    assert chains[0]["errors"] == round(n * (1 - keras["clean_accuracy"])), "the benchmark reads what the stage read"
-    assert chains[1]["errors"] == round(n * (1 - streak["accuracy"])), "one step draws as the stage does"
-    assert "| transpose + motion_blur 5.0 + transpose |" in Path("metrics/compound.md").read_text()
-
-    robust_errors_benchmark.main(["--setting", "brightness 0.2", "--setting", "motion_blur 5", "--name", "asked"])
-    asked = json.loads(Path("metrics/robust_errors-asked.json").read_text())["perturbations"]
-    assert [(r["perturbation"], r["value"]) for r in asked] == [("brightness", 0.2), ("motion_blur", 5.0)]
-    assert asked[1]["errors"] == chains[1]["errors"], "the settings asked for are perturbed as the stage does"
-    for row in asked:
-        assert sum(n for _, _, n in row["confusions"]) == row["errors"]
-        assert set(row["saturated"]) == {f"{t} -> {p}" for t, p, _ in row["confusions"]}
-        assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in row["saturated"].values())
-    assert "| run: perturbation |" in Path("metrics/robust_errors-asked.md").read_text()
-    robust_errors_benchmark.main([])  # the default: every perturbation below the goal, checked against the stage's counts
-    below = json.loads(Path("metrics/robust_errors.json").read_text())["perturbations"]
-    assert [r["perturbation"] for r in below] == [
-        name for name, m in sorted(keras["moderate"].items(), key=lambda kv: kv[1]["accuracy"]) if m["accuracy"] < 0.99
-    ]
-    for bad in ("brightness", "transpose", "brightness 0.2 + flip 1"):
-        with pytest.raises(UserError, match="'brightness'|'transpose'|give one 'name value'"):
-            robust_errors_benchmark.main(["--setting", bad])
 
     set_param(project, "robustness.exported", "int8")
     with pytest.raises(UserError, match="'robustness.exported' is 'int8'; export wrote float32, float16"):

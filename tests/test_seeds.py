@@ -184,9 +184,9 @@ def test_runs_match_on_the_reference_pipeline_and_carry_their_machine(tmp_path: 
     """A module added to a stage's deps today must not shut out the runs of the commit before it."""
     import subprocess
 
-    from benchmarks.seeds import pipeline_of, recorded_runs, with_machine
     from steel_defect.errors import UserError
     from steel_defect.seeds import Run
+    from tools.seeds import pipeline_of, recorded_runs, with_machine
 
     monkeypatch.chdir(tmp_path)
 
@@ -218,7 +218,7 @@ def test_runs_match_on_the_reference_pipeline_and_carry_their_machine(tmp_path: 
 
     # only a summariser that compares machines asks git for them (one `git show` per run)
     second = git("rev-parse", "HEAD")
-    monkeypatch.setattr("benchmarks.seeds.dvc_json", lambda *args: [entry(second, 0)])
+    monkeypatch.setattr("tools.seeds.dvc_json", lambda *args: [entry(second, 0)])
     runs, reference = recorded_runs(second[:7], machines=True)
     assert reference.machine == {"cpu": "AMD EPYC", "isa": "avx2"}
     runs, reference = recorded_runs(second[:7])

@@ -1,11 +1,17 @@
 """What a perturbation breaks: error pairs counted and the perturbations below the goal picked from robustness.json."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from experiments import robust_errors as robust_errors_benchmark
+from experiments.lib.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain, saturated_ranges
+from stages import robustness
 from steel_defect.errors import UserError
 from steel_defect.perturb import perturb
-from steel_defect.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain, saturated_ranges
+from tests.conftest import tiny_pipeline
 
 
 def test_confusions_count_true_predicted_pairs_most_frequent_first():
@@ -31,7 +37,7 @@ def test_below_goal_worst_first_and_the_table():
     }
     assert below_goal(robustness, "keras", 0.99) == [("gaussian_blur", 1.0, 0.98), ("brightness", -0.2, 0.985)]
     row = {"perturbation": "gaussian_blur", "value": 1.0, "errors": 2, "confusions": [("scale", "crazing", 2)]}
-    text = markdown([row], 100, 0.99, "python -m benchmarks.robust_errors")
+    text = markdown([row], 100, 0.99, "python -m experiments.robust_errors")
     assert "| gaussian_blur 1 | 2 (98.0%) | scale -> crazing (2) |" in text and "below 99%" in text
 
 
@@ -69,7 +75,32 @@ def test_clipped_shares_tell_a_wiped_out_picture_from_a_misread_one():
     assert ranges == {"crazing -> pitted": [0.5, 0.9], "pitted -> crazing": [0.03, 0.03]}
     row = {"run": "prob5-s3", "perturbation": "brightness", "value": 0.2, "errors": 3, "test_images": 361}
     row |= {"confusions": confusions(y, predicted, ["crazing", "pitted"]), "saturated": ranges}
-    text = markdown([row], 360, 0.99, "python -m benchmarks.robust_errors --setting 'brightness 0.2'", chosen=True)
+    text = markdown([row], 360, 0.99, "python -m experiments.robust_errors --setting 'brightness 0.2'", chosen=True)
     clipped = "crazing -> pitted (2, 50-90% clipped); pitted -> crazing (1, 3% clipped)"
     assert f"| prob5-s3: brightness 0.2 | 3 (99.2%) | {clipped} |" in text  # its own 361 test images
     assert "each setting asked for" in text and "at 0 or 255" in text
+
+
+def test_the_errors_of_the_settings_asked_for_match_the_robustness_stage(project: Path):
+    tiny_pipeline(project, export__kinds=["float32", "float16"])
+    robustness.main()
+    results = json.loads(Path("metrics/robustness.json").read_text())
+    keras = results["keras"]
+    streak = next(r for r in keras["settings"] if r["perturbation"] == "motion_blur" and r["value"] == 5)
+    robust_errors_benchmark.main(["--setting", "brightness 0.2", "--setting", "motion_blur 5", "--name", "asked"])
+    asked = json.loads(Path("docs/experiments/robust_errors-asked.json").read_text())["perturbations"]
+    assert [(r["perturbation"], r["value"]) for r in asked] == [("brightness", 0.2), ("motion_blur", 5.0)]
+    assert asked[1]["errors"] == round(results["test_images"] * (1 - streak["accuracy"])), "perturbed as the stage does"
+    for row in asked:
+        assert sum(n for _, _, n in row["confusions"]) == row["errors"]
+        assert set(row["saturated"]) == {f"{t} -> {p}" for t, p, _ in row["confusions"]}
+        assert all(0.0 <= lo <= hi <= 1.0 for lo, hi in row["saturated"].values())
+    assert "| run: perturbation |" in Path("docs/experiments/robust_errors-asked.md").read_text()
+    robust_errors_benchmark.main([])  # the default: every perturbation below the goal, checked against the stage's counts
+    below = json.loads(Path("docs/experiments/robust_errors.json").read_text())["perturbations"]
+    assert [r["perturbation"] for r in below] == [
+        name for name, m in sorted(keras["moderate"].items(), key=lambda kv: kv[1]["accuracy"]) if m["accuracy"] < 0.99
+    ]
+    for bad in ("brightness", "transpose", "brightness 0.2 + flip 1"):
+        with pytest.raises(UserError, match="'brightness'|'transpose'|give one 'name value'"):
+            robust_errors_benchmark.main(["--setting", bad])

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from steel_defect.photometric import collect, figure, label, markdown, recommend, total_strength
+from experiments.lib.photometric import collect, figure, label, markdown, recommend, total_strength
 from steel_defect.seeds import Upstream, runs_from_exp_show, upstream
 from tests.test_seeds import entry, with_robustness
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CODE = frozenset({"stages/fetch.py", "steel_defect/model.py"})
 UP = Upstream(code=CODE, params=frozenset({"data", "split", "train", "augment"}))
 

@@ -1,8 +1,8 @@
-"""int8 against Keras under perturbation, per run and calibration (benchmarks/int8_robust.py).
+"""int8 against Keras under perturbation, per run and calibration (experiments/int8_robust.py).
 
 Issue 10 asks the exported int8 model to keep the Keras model's robustness within 0.5 points, a mean
 over split seeds. int8 is not in the default export, so no stage scores it; this module turns one
-run's robustness and export scores into a row, and rows into the README's table.
+run's robustness and export scores into a row, and rows into a table docs/experiments.md cites.
 
 A row is full-integer int8 (`kind` int8, calibrated on `calibration`) or dynamic-range int8 (int8
 weights, float activations, no calibration); its `int8_*` fields are that exported model's scores.
@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from experiments.lib.photometric import GOAL_EACH
 from steel_defect.export import DYNAMIC
-from steel_defect.photometric import GOAL_EACH
 from steel_defect.tables import markdown_table
 
 GOAL_GAP = 0.5  # points of worst moderate accuracy int8 may lose against Keras (issue 10)

@@ -1,14 +1,14 @@
 """Gather robustness over split seeds into metrics/robust_seeds.json and .md (issue 10's goals are means over seeds).
 
-Run the other seeds with DVC's queue first, through robustness (and evaluate, for benchmarks.seeds;
-see the README, "Robustness on the line"); the workspace's run is one seed:
+Run the other seeds with DVC's queue first, through robustness (and evaluate, for tools.seeds;
+see docs/results.md, "Robustness on the line"); the workspace's run is one seed:
 
     for s in 1 2 3 4; do dvc exp run --queue -n robust-seed-$s evaluate robustness -S split.seed=$s \\
         -S data.source=$(realpath ../shared/data/NEU-CLS); done
     dvc queue start --jobs 1
-    python -m benchmarks.robust_seeds      # --replace: overwrite a file that holds more runs than now match
+    python -m tools.robust_seeds      # --replace: overwrite a file that holds more runs than now match
                                            # --reference REV: match against that commit or experiment instead
-                                           # --name NAME: write metrics/robust_seeds-NAME.* (another setting's seeds)
+                                           # --name NAME: write docs/experiments/robust_seeds-NAME.* (another setting's seeds)
                                            # --also REV: runs of that commit's pipeline count too, if its
                                            #   setting is the same (new seeds on newer code; repeatable)
                                            # --keep: the runs already in the file count too (their
@@ -23,15 +23,15 @@ import json
 import sys
 from pathlib import Path
 
-from benchmarks.seeds import gather, publish, round_args, runs_in
+from experiments.lib.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from steel_defect.errors import UserError, run_stage
-from steel_defect.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from steel_defect.robust_seeds import collect, markdown
+from tools.seeds import gather, publish, round_args, runs_in
 
 
 def main() -> None:
-    args, command = round_args(__doc__, "benchmarks.robust_seeds", also=True)
-    stem = f"metrics/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
+    args, command = round_args(__doc__, "tools.robust_seeds", also=True)
+    stem = f"docs/experiments/robust_seeds-{args.name}" if args.name else "metrics/robust_seeds"
     out, table_md = f"{stem}.json", f"{stem}.md"
     kept = None
     if args.keep:

@@ -13,21 +13,18 @@ metrics as the baseline commit's, so they are never read here.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from steel_defect.augmentation import Photometric
 from steel_defect.plots import plt, save
+from steel_defect.robust_seeds import GOAL_CLEAN, GOAL_EACH, GOAL_WORST, KEYS, label  # noqa: F401  (re-exported)
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
-KEYS = tuple(f.name for f in fields(Photometric))  # augment.*: the photometric strengths, as the augment stage reads them
 VARIED = (*(f"augment.{k}" for k in KEYS), "data.source")
 SELECT = "metrics/select.json"
-GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997  # issue 10: every moderate perturbation, the worst of them, clean
 
 
 def strengths(run: Run) -> dict[str, float]:
@@ -45,11 +42,6 @@ def total_strength(setting: dict[str, float]) -> float:
     """The strengths summed, to order settings from mild to strong; `jpeg` is the one key where lower is
     stronger, so it counts as how far below 100 its lowest quality goes (0, off, counts nothing)."""
     return sum((100.0 - v if v else 0.0) if k == "jpeg" else v for k, v in setting.items())
-
-
-def label(setting: dict[str, float]) -> str:
-    """'none' or e.g. 'noise 10, specks 0.01': the non-zero strengths, in KEYS order."""
-    return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
 
 
 def collect(runs: list[Run], reference: Run, up: Upstream, model: str = "keras") -> dict:
@@ -102,7 +94,7 @@ def recommend(table: dict, clean_goal: float) -> dict | None:
     Of the settings whose clean test accuracy is at least `clean_goal`, the one with the best worst
     moderate accuracy; ties go to the higher clean accuracy, then to the weaker augmentation. None
     if no setting keeps the clean goal. The scores are test scores: with three or four settings on
-    one split the choice can flatter the winner by an image or two, so the README says so.
+    one split the choice can flatter the winner by an image or two, so docs/experiments.md says so.
     """
     kept = [s for s in table["settings"] if s["accuracy"] >= clean_goal - 1e-9]
     if not kept:
@@ -119,7 +111,7 @@ def markdown(
     goal_each: float | None = None,
     goal_worst: float | None = None,
     goal_clean: float | None = None,
-    command: str = "python -m benchmarks.photometric",
+    command: str = "python -m experiments.photometric",
 ) -> str:
     """One row per setting: clean errors, each perturbation's worst moderate accuracy, and the worst of them."""
     settings = table["settings"]

@@ -2,8 +2,8 @@
 
 Kept out of the pipeline (a benchmark reads the deployed model and metrics/robustness.json), so the
 question "what does blur break?" is answered by a command rather than by hand. Chains of
-perturbations (benchmarks/compound.py) live here too, not in perturb.py: every stage that perturbs
-depends on that file, and analysis code added to it would re-run them.
+perturbations live here too, not in perturb.py: every stage that perturbs depends on that file,
+and analysis code added to it would re-run them.
 """
 
 from __future__ import annotations

@@ -1,19 +1,19 @@
-"""int8 against Keras under the robustness stage's perturbations, per run and calibration: metrics/int8_robust.*
+"""int8 against Keras under the robustness stage's perturbations, per run and calibration: docs/experiments/int8_robust.*
 
 int8 is not in the default export, so the pipeline never scores its robustness. For each run (HEAD,
 or a DVC experiment by name, e.g. one seed of a robust_seeds sweep) and each calibration, this checks
 the run out into a temporary git worktree that shares this repository's DVC cache, runs this
 checkout's export and robustness stages there with int8 on, and keeps the scores:
 
-    python -m benchmarks.int8_robust HEAD deep7-s1 deep7-s2 --calibration originals augmented
-    python -m benchmarks.int8_robust HEAD --kind dynamic_range      # int8 weights, float activations
-    python -m benchmarks.int8_robust lit18-s0 --kind dynamic_range --name lit18   # -> metrics/int8_robust-lit18.*
+    python -m experiments.int8_robust HEAD deep7-s1 deep7-s2 --calibration originals augmented
+    python -m experiments.int8_robust HEAD --kind dynamic_range      # int8 weights, float activations
+    python -m experiments.int8_robust lit18-s0 --kind dynamic_range --name lit18   # -> docs/experiments/int8_robust-lit18.*
 
 About 5 minutes per run and calibration on 2 idle cores. Rows of earlier calls stay unless the same
 run and setting (calibration, or dynamic range, which has none) is measured again; with no run, the
 table is written anew from the rows the JSON holds. `--name` keeps another default's runs in a table of
 their own, so the means over seeds never mix two trainings of one seed. The workspace is never
-touched: only metrics/int8_robust[-NAME].*.
+touched: only docs/experiments/int8_robust[-NAME].*.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ from pathlib import Path
 
 import yaml
 
+from experiments.lib.int8_robust import FULL, markdown, means, row, setting
 from stages.export import CALIBRATION
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.errors import UserError, run_stage
 from steel_defect.export import DYNAMIC
-from steel_defect.int8_robust import FULL, markdown, means, row, setting
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT, TABLE = Path("metrics/int8_robust.json"), Path("metrics/int8_robust.md")
+OUT, TABLE = Path("docs/experiments/int8_robust.json"), Path("docs/experiments/int8_robust.md")
 CODE = (
     "import sys; sys.path.insert(0, {root!r}); from steel_defect.errors import run_stage; "
     "from stages import export, robustness; run_stage(export.main); run_stage(robustness.main)"
@@ -112,7 +112,7 @@ def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
 def write(rows: list[dict], out: Path, table: Path, name: str | None) -> None:
     """Write the JSON and the table; the command line names, per setting, the runs that made its rows."""
     command = "`; `".join(  # one call per setting reproduces its rows
-        f"python -m benchmarks.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == kind))} "
+        f"python -m experiments.int8_robust {' '.join(dict.fromkeys(r['run'] for r in rows if setting(r) == kind))} "
         + (f"--kind {kind}" if kind == DYNAMIC else f"--calibration {kind}")
         + (f" --name {name}" if name else "")
         for kind in dict.fromkeys(setting(r) for r in rows)
@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("runs", nargs="*", help="HEAD, a git revision or a DVC experiment name (none: rewrite the table)")
     parser.add_argument("--calibration", nargs="+", choices=CALIBRATION, default=list(CALIBRATION), help="full int8's")
     parser.add_argument("--kind", nargs="+", choices=[FULL, DYNAMIC], default=[FULL], help="the int8 export(s) to score")
-    parser.add_argument("--name", help="write metrics/int8_robust-NAME.* (another setting's runs) instead")
+    parser.add_argument("--name", help="write docs/experiments/int8_robust-NAME.* (another setting's runs) instead")
     args = parser.parse_args()
     out, table = (
         (OUT, TABLE)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import int8_robust
-from steel_defect.int8_robust import GOAL_GAP, markdown, means, row, setting
+from experiments import int8_robust
+from experiments.lib.int8_robust import GOAL_GAP, markdown, means, row, setting
 
 
 def scores(keras: dict[str, float], int8: dict[str, float], clean: tuple[float, float], n: int = 360) -> dict:
@@ -46,7 +46,7 @@ def test_the_goal_is_read_off_the_mean_gap_over_seeds_per_calibration():
     m = means(rows)
     assert m["originals"]["seeds"] == [0, 1] and m["originals"]["gap_points"] == pytest.approx(0.0)
     assert m["augmented"]["gap_points"] == pytest.approx(1.0) and GOAL_GAP < 1.0
-    table = markdown(rows, "python -m benchmarks.int8_robust a b")
+    table = markdown(rows, "python -m experiments.int8_robust a b")
     assert "**full int8, calibrated on originals**: seeds 0, 1" in table and "(within the goal)" in table
     assert "**full int8, calibrated on augmented**: seeds 0" in table and "(outside the goal)" in table
     assert sum(line.startswith("| ") for line in table.splitlines()) == 4, "a header and a line per run and calibration"
@@ -83,13 +83,13 @@ def test_a_named_table_keeps_its_runs_apart_from_the_default_table(tmp_path, mon
     (tmp_path / "metrics").mkdir()
     monkeypatch.chdir(tmp_path)
     rows = [row("lit18-s0", "5f86327", 0, None, _dynamic(0.99), kind="dynamic_range")]
-    Path("metrics/int8_robust-lit18.json").write_text(json.dumps({"runs": rows}))
+    Path("docs/experiments/int8_robust-lit18.json").write_text(json.dumps({"runs": rows}))
     monkeypatch.setattr(sys, "argv", ["int8_robust", "--name", "lit18"])  # no run: the table is written anew
     int8_robust.main()
-    table = Path("metrics/int8_robust-lit18.md").read_text()
-    assert "python -m benchmarks.int8_robust lit18-s0 --kind dynamic_range --name lit18" in table
-    assert json.loads(Path("metrics/int8_robust-lit18.json").read_text())["means"]["dynamic_range"]["seeds"] == [0]
-    assert not Path("metrics/int8_robust.json").exists() and not Path("metrics/int8_robust.md").exists()
+    table = Path("docs/experiments/int8_robust-lit18.md").read_text()
+    assert "python -m experiments.int8_robust lit18-s0 --kind dynamic_range --name lit18" in table
+    assert json.loads(Path("docs/experiments/int8_robust-lit18.json").read_text())["means"]["dynamic_range"]["seeds"] == [0]
+    assert not Path("docs/experiments/int8_robust.json").exists() and not Path("docs/experiments/int8_robust.md").exists()
 
 
 def _dynamic(int8_specks: float) -> dict:
@@ -112,6 +112,7 @@ def test_an_interrupted_sweep_keeps_the_runs_it_finished(tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["int8_robust", "s0", "s1", "--kind", "dynamic_range", "--name", "x"])
     with pytest.raises(KeyboardInterrupt):
         int8_robust.main()
-    kept = json.loads(Path("metrics/int8_robust-x.json").read_text())
+    kept = json.loads(Path("docs/experiments/int8_robust-x.json").read_text())
     assert [r["run"] for r in kept["runs"]] == ["s0"] and kept["means"]["dynamic_range"]["seeds"] == [0]
-    assert "python -m benchmarks.int8_robust s0 --kind dynamic_range --name x" in Path("metrics/int8_robust-x.md").read_text()
+    table = Path("docs/experiments/int8_robust-x.md").read_text()
+    assert "python -m experiments.int8_robust s0 --kind dynamic_range --name x" in table

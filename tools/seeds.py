@@ -1,11 +1,11 @@
 """Aggregate the seed experiments into metrics/seeds.json (n, mean, std, 95% interval per split strategy).
 
-Run the seeds with DVC's queue first (see the README, "Results over several seeds"):
+Run the seeds with DVC's queue first (see docs/results.md, "Over several split seeds"):
 
     dvc exp run --queue -S 'split.seed=range(0,5)' -S 'split.strategy=stratified,grouped' \\
         -S data.source=$(realpath ../shared/data/NEU-CLS)
     dvc queue start --jobs 1
-    python -m benchmarks.seeds      # --replace: overwrite a file that holds more runs than now match
+    python -m tools.seeds      # --replace: overwrite a file that holds more runs than now match
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
@@ -28,7 +28,7 @@ from steel_defect.report import dvc
 from steel_defect.seeds import MACHINE, TARGETS, Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
 
 OUT = "metrics/seeds.json"
-TABLE = "metrics/seeds.md"  # shown in the README
+TABLE = "metrics/seeds.md"  # shown in docs/results.md
 
 
 def dvc_json(*args: str) -> object:

@@ -7,7 +7,7 @@ Each class takes one NEU class's textures (random 160 px crops, resized to 128 p
 cast; the two 'oxide scale' classes share NEU's rolled-in_scale texture and differ mainly in
 colour, as real oxide classes do, so grayscale input loses information here.
 
-Usage: `python -m benchmarks.make_dataset OUT [--source ../shared/data/NEU-CLS] [--uniform]`
+Usage: `python -m tools.make_dataset OUT [--source ../shared/data/NEU-CLS] [--uniform]`
 (`--uniform` makes the two odd-sized images 128x128 too, for code that refuses odd sizes).
 The images are for local experiments only: NEU-CLS is for research use, never commit them.
 """

@@ -1,6 +1,6 @@
 """Benchmark report: a Markdown table of DVC experiments, straight from `dvc exp show --csv` (never typed).
 
-Usage: `python -m benchmarks.experiments_table PATTERN OUT.md` keeps the experiments whose name
+Usage: `python -m tools.experiments_table PATTERN OUT.md` keeps the experiments whose name
 matches the regular expression PATTERN, with the params that vary among them and the test metrics.
 """
 
@@ -58,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     text = table(args.pattern)
     with atomic_file(args.out) as tmp:
-        tmp.write_text(f"<!-- python -m benchmarks.experiments_table '{args.pattern}' {args.out} -->\n" + text)
+        tmp.write_text(f"<!-- python -m tools.experiments_table '{args.pattern}' {args.out} -->\n" + text)
     print(text)
 
 

@@ -1,11 +1,11 @@
 """Where full-integer int8 loses accuracy: per-layer quantisation error, and variants that keep layers float.
 
-    python -m benchmarks.int8_layers      # after `dvc repro export`; about 5 min on 2 cores
-    python -m benchmarks.int8_layers --run prob5-s4 --perturb 'salt_pepper 0.01'   # a run's model, perturbed images
+    python -m experiments.int8_layers      # after `dvc repro export`; about 5 min on 2 cores
+    python -m experiments.int8_layers --run prob5-s4 --perturb 'salt_pepper 0.01'   # a run's model, perturbed images
 
-Writes metrics/int8_layers.json and metrics/int8_layers.md (shown in the README, "int8"); with
---run or --perturb, metrics/int8_layers-RUN-PERTURBATION.* (e.g. int8_layers-prob5-s4-salt_pepper0.01.md).
-For the deployed model (the workspace's, or a run's checked out beside it as benchmarks.int8_robust
+Writes docs/experiments/int8_layers.json and docs/experiments/int8_layers.md (cited by docs/experiments.md); with
+--run or --perturb, docs/experiments/int8_layers-RUN-PERTURBATION.* (e.g. int8_layers-prob5-s4-salt_pepper0.01.md).
+For the deployed model (the workspace's, or a run's checked out beside it as tools.int8_robust
 does), calibrated as the export stage calibrates it (export.representative_images training images):
 - the tensors with the largest int8 error, measured on validation images (LiteRT's
   QuantizationDebugger), never on test images;
@@ -13,7 +13,7 @@ does), calibrated as the export stage calibrates it (export.representative_image
   activations) and dynamic-range int8 (int8 weights, float activations): validation and test
   errors, file size and batch-1 latency.
 With --perturb, validation and test images carry the robustness stage's perturbation (seeded by
-robustness.seed as that stage seeds it; a chain as benchmarks.robust_errors takes it), so the
+robustness.seed as that stage seeds it; a chain as tools.robust_errors takes it), so the
 table says which precision loses them.
 The variants are chosen by their validation errors; the test errors are reported beside them.
 Time it with the machine otherwise idle, like the benchmark stage.
@@ -30,7 +30,8 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from benchmarks.int8_robust import checkout
+from experiments.int8_robust import checkout
+from experiments.lib.robust_errors import parse_chain, perturb_chain
 from stages.export import CALIBRATION, calibration_images
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.benchmark import latency_ms
@@ -39,11 +40,10 @@ from steel_defect.deploy import load_runner, read_metadata
 from steel_defect.errors import run_stage
 from steel_defect.export import DYNAMIC, INT16X8, convert, int8_keeping_float, int8_layer_errors
 from steel_defect.params import choice, integer, load_params
-from steel_defect.robust_errors import parse_chain, perturb_chain
 from steel_defect.tables import markdown_table
 
 SOURCE = Path("models/deployed/model.keras")
-OUT, TABLE = Path("metrics/int8_layers.json"), Path("metrics/int8_layers.md")
+OUT, TABLE = Path("docs/experiments/int8_layers.json"), Path("docs/experiments/int8_layers.md")
 KEPT_FLOAT = (1, 2, 3)  # how many of the worst tensors to keep float
 RUNS = 200  # batch-1 calls timed per variant
 
@@ -133,14 +133,14 @@ def main(argv: list[str] | None = None) -> None:
                 os.chdir(here)
     suffix = "".join(f"-{''.join(part.split())}" for part in (label, args.perturb) if part)
     out, table = (OUT.with_name(f"{p.stem}{suffix}{p.suffix}") for p in (OUT, TABLE))
-    command = "python -m benchmarks.int8_layers" + "".join(f" --{k} {shlex.quote(v)}" for k, v in vars(args).items() if v)
+    command = "python -m experiments.int8_layers" + "".join(f" --{k} {shlex.quote(v)}" for k, v in vars(args).items() if v)
     write_json(out, {"run": label, "perturbation": args.perturb, **result})
     with atomic_file(table) as tmp:
         tmp.write_text(markdown(result, args.perturb, command))
     print(table.read_text())
 
 
-def markdown(result: dict, perturbed: str | None = None, command: str = "python -m benchmarks.int8_layers") -> str:
+def markdown(result: dict, perturbed: str | None = None, command: str = "python -m experiments.int8_layers") -> str:
     """The variants' errors, size and latency (the Keras model's errors first), then the five worst tensors."""
     counts, on = result["counts"], f" under {perturbed}" if perturbed else ""
     val, test = f"validation errors (of {counts['val']}){on}", f"test errors (of {counts['test']}){on}"

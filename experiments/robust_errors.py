@@ -1,8 +1,8 @@
 """What the deployed model gets wrong under the perturbations that miss issue 10's 99% goal.
 
-    python -m benchmarks.robust_errors     # -> metrics/robust_errors.json and .md (about 10 s per perturbation)
-    python -m benchmarks.robust_errors --run prob5-s3 --run prob5-s4 --setting 'brightness 0.2' --name bright
-                                           # those runs, checked out beside the workspace -> metrics/robust_errors-bright.*
+    python -m experiments.robust_errors     # -> docs/experiments/robust_errors.json and .md (about 10 s per perturbation)
+    python -m experiments.robust_errors --run prob5-s3 --run prob5-s4 --setting 'brightness 0.2' --name bright
+                                           # those runs, checked out beside the workspace -> robust_errors-bright.*
 
 Reads each run's metrics/robustness.json for the perturbations below the goal and their worst
 moderate strengths (or takes the --setting given), perturbs the test images exactly as the
@@ -21,15 +21,15 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from benchmarks.int8_robust import checkout
+from experiments.int8_robust import checkout
+from experiments.lib.photometric import GOAL_EACH
+from experiments.lib.robust_errors import below_goal, confusions, markdown, parse_chain, saturated_ranges
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import UserError, run_stage
 from steel_defect.params import integer, load_params
 from steel_defect.perturb import perturb
-from steel_defect.photometric import GOAL_EACH
-from steel_defect.robust_errors import below_goal, confusions, markdown, parse_chain, saturated_ranges
 
 ROBUSTNESS, DEPLOYED = Path("metrics/robustness.json"), Path("models/deployed/model.keras")
 
@@ -40,7 +40,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--setting", action="append", default=[], help="'name value' to list (repeatable; default: those below the goal)"
     )
-    parser.add_argument("--name", help="write metrics/robust_errors-NAME.* instead of metrics/robust_errors.*")
+    parser.add_argument("--name", help="write docs/experiments/robust_errors-NAME.* instead of docs/experiments/robust_errors.*")
     args = parser.parse_args(argv)
     for setting in args.setting:
         if len(steps := parse_chain(setting)) != 1 or steps[0][1] is None:  # a mistyped setting stops before any model loads
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> None:
     for run in args.run or [None]:
         with folder(run) as label:
             rows += errors_of(label, settings)
-    stem = f"metrics/robust_errors-{args.name}" if args.name else "metrics/robust_errors"
+    stem = f"docs/experiments/robust_errors-{args.name}" if args.name else "docs/experiments/robust_errors"
     command = shlex.join(
-        ["python", "-m", "benchmarks.robust_errors"]
+        ["python", "-m", "tools.robust_errors"]
         + [f for run in args.run for f in ("--run", run)]
         + [f for s in args.setting for f in ("--setting", s)]
         + (["--name", args.name] if args.name else [])
