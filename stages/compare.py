@@ -1,7 +1,8 @@
 """Stage compare: the literature table (data/literature.csv) beside this project's measured results.
 
-Writes metrics/compare.md (the README shows it) and plots/compare.png. Our rows come from
-metrics/seeds.json (mean and spread over split seeds, see benchmarks/seeds.py) while it describes
+Writes metrics/compare.md, plots/compare.png and metrics/headline.md (the README's first numbers,
+each linked to its file). Our rows come from
+metrics/seeds.json (mean and spread over split seeds, `make seeds`, tools/seeds.py) while it describes
 the data in metrics/data.json; otherwise from this run alone (n=1). The few-label rows (N = 1, 5
 and 10 labelled images per class) come from metrics/learning_curve.json, the exported models' rows
 from metrics/export.json and their latency from metrics/benchmark.json, the worst moderate perturbation's
@@ -17,6 +18,7 @@ import pandas as pd
 from steel_defect.atomic import atomic_file
 from steel_defect.compare import curve_rows, export_rows, figure, join, literature_rows, measured_rows, report
 from steel_defect.errors import UserError, run_stage
+from steel_defect.headline import headline
 from steel_defect.params import get, integer, load_params, strings
 from steel_defect.robustness import compare_rows
 from steel_defect.seeds import single_run
@@ -27,6 +29,7 @@ BENCHMARK = Path("metrics/benchmark.json")
 EXPORT = Path("metrics/export.json")
 CURVE = Path("metrics/learning_curve.json")
 ROBUSTNESS = Path("metrics/robustness.json")
+ROBUST_SEEDS = Path("metrics/robust_seeds.json")  # `make robust-seeds`: the default over split seeds
 
 
 def read_json(path: Path) -> dict | None:
@@ -63,6 +66,9 @@ def main() -> None:
     with atomic_file("metrics/compare.md") as tmp:
         tmp.write_text(report(same, other, datasets[0]))
     figure(same, "plots/compare.png", datasets[0])
+    split_seed, strategy = integer(params, "split.seed", minimum=0), get(params, "split.strategy")
+    with atomic_file("metrics/headline.md") as tmp:
+        tmp.write_text(headline(evaluate, benchmark, read_json(ROBUST_SEEDS), curve, split_seed, strategy))
     print(
         f"compare: {len(same)} rows on {datasets[0]} ({(same['origin'] != 'measured (this project)').sum()} reported), "
         f"{len(other)} on other datasets -> metrics/compare.md, plots/compare.png"

@@ -1,10 +1,10 @@
-"""Copy generated Markdown into the README, so no results table in it is ever typed by hand.
+"""Copy generated Markdown into the README and docs/, so no results table in them is ever typed by hand.
 
-    python -m steel_defect.readme          (or `make readme`; run after `dvc repro` / `benchmarks.seeds`)
+    python -m steel_defect.readme          (or `make readme`; run after `dvc repro` / `make seeds`)
 
-A block in README.md between `<!-- BEGIN path -->` and `<!-- END path -->` is replaced by the
-current content of `path` (metrics/compare.md, metrics/seeds.md, ...). tests/test_readme.py fails
-when a block differs from its file.
+A block in README.md or docs/*.md between `<!-- BEGIN path -->` and `<!-- END path -->` is
+replaced by the current content of `path` (metrics/compare.md, metrics/seeds.md, ...; paths from
+the repository's root). tests/test_readme.py fails when a block differs from its file.
 """
 
 from __future__ import annotations
@@ -33,13 +33,19 @@ def render(text: str, root: Path = Path(".")) -> str:
     return BLOCK.sub(fill, text)
 
 
-def main(readme: str = "README.md") -> None:
-    text = Path(readme).read_text()
-    new = render(text)
-    if new != text:
-        with atomic_file(readme) as tmp:
-            tmp.write_text(new)
-    print(f"readme: {len(blocks(new))} generated blocks in {readme} ({'updated' if new != text else 'already current'})")
+def documents(root: Path = Path(".")) -> list[Path]:
+    """The files whose blocks are generated: the README and every page under docs/ (not the experiment tables)."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def main() -> None:
+    for document in documents():
+        text = document.read_text()
+        new = render(text)
+        if new != text:
+            with atomic_file(document) as tmp:
+                tmp.write_text(new)
+        print(f"readme: {len(blocks(new))} generated blocks in {document} ({'updated' if new != text else 'already current'})")
 
 
 if __name__ == "__main__":
