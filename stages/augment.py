@@ -42,7 +42,6 @@ def main() -> None:
         noise=number(params, "augment.noise", 0.0, 255.0),
         specks=number(params, "augment.specks", 0.0, 1.0),
         blur=number(params, "augment.blur", 0.0, 10.0),
-        streak=number(params, "augment.streak", 0.0, 50.0),
         jpeg=_jpeg_quality(params),
     )
     probability = number(params, "augment.probability", 0.0, 1.0)
@@ -85,7 +84,11 @@ def main() -> None:
     rng = np.random.default_rng(0)
     shown = [int(rng.choice(np.flatnonzero(train["class"] == c))) for c in sorted(train["class"].unique())]
     if copies:
-        contact_sheet("plots/augmentation.png", images[shown], variants[shown], [train["class"][i] for i in shown])
+        title = (
+            f"What training sees: one image per class and its {copies} augmented copies "
+            "(turned, flipped, sheared, zoomed, with the camera faults in augment.*)"
+        )
+        contact_sheet("plots/augmentation.png", images[shown], variants[shown], [train["class"][i] for i in shown], title)
     print(f"augment: wrote {len(rows)} images to {OUT}/ and plots/augmentation.png")
 
 

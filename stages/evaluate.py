@@ -21,7 +21,7 @@ from steel_defect.params import choices_list, get, integer, load_params
 from steel_defect.selection import CANDIDATES, load_candidates, score
 from steel_defect.tables import markdown_table
 
-SUMMARY = Path("metrics/evaluate/summary.md")  # the README's "Default run" table
+SUMMARY = Path("metrics/evaluate/summary.md")  # the README's "Results" table
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ its cache) was computed once; only the layers after it run here, with BatchNorm 
 mode. Early stopping watches the loss on every validation row of the cache: the originals, and with
 finetune.validation: perturbed also their perturbed copies (on clean validation images the loss is
 near 0.001 after a few epochs, so it tells little about which epoch reads the line's images best).
-With finetune.ema > 0 the weights validated, kept and saved are the moving average over the steps.
 Writes models/fine_tuned.keras (image in, probabilities out), one candidate for select.
 """
 
@@ -20,7 +19,7 @@ from steel_defect.errors import run_stage
 from steel_defect.features import PERTURBED, load_features
 from steel_defect.model import OPTIMIZERS, assemble, compile_fine_tuning, tensors_named, trainable_part
 from steel_defect.params import choice, integer, load_params, number
-from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, ema_swap, fit, rows_of, seed_everything
+from steel_defect.training import CLASS_WEIGHTS, class_weights, early_stopping, fit, rows_of, seed_everything
 
 OUT = Path("models/fine_tuned.keras")
 
@@ -40,22 +39,18 @@ def main() -> None:
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]
     batch_size = integer(params, "finetune.batch_size", minimum=1)
-    ema = number(params, "finetune.ema", 0, 1, open_high=True)
     compile_fine_tuning(
         part,
         choice(params, "optimizer", OPTIMIZERS),
         number(params, "finetune.learning_rate", 0, 1, open_low=True),
         number(params, "finetune.lr_decay", 0, 1, open_low=True),
         steps_per_epoch=math.ceil(train.sum() / batch_size),
-        ema=ema,
     )
     trainable = sum(w.numpy().size for w in part.trainable_weights)
     print(f"fine_tune: {len(part.layers)} layers after the cut ({', '.join(names)}), {trainable:,} trainable weights")
     copies = ""
     if perturbed.any():
         copies = f" and {perturbed.sum()} perturbed copies ({table.loc[perturbed, 'perturbation'].nunique()} settings)"
-    if ema:
-        print(f"fine_tune: validating and keeping the moving average of the weights (momentum {ema:g} per step)")
     print(f"fine_tune: {train.sum()} training rows (originals + augmented), {rows.val.sum()} validation images{copies}")
     fit(
         part,
@@ -67,7 +62,6 @@ def main() -> None:
         epochs=integer(params, "finetune.epochs", minimum=1),
         batch_size=batch_size,
         callbacks=[
-            *ema_swap(ema),
             early_stopping(integer(params, "finetune.patience", minimum=1), number(params, "finetune.min_delta", 0, 1)),
         ],
         class_weight=class_weights(y[train], len(rows.classes), choice(params, "train.class_weight", CLASS_WEIGHTS)),

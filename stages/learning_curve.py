@@ -1,6 +1,6 @@
 """Stage learning_curve: test accuracy against the number of labelled training images per class.
 
-For each N in the grid (curve.grid picks `quick` for dvc repro or `full` for the README's curve)
+For each N in the grid (curve.grid picks `quick` for dvc repro or `full` for docs/results.md's curve)
 and each repeat, a seeded draw of N labelled images per class from the training subset; every
 method sees the same draw. Methods (steel_defect/curve.py): the logistic-regression baseline, the
 head on frozen features with the draw's augmented copies, fine-tuning at the N in `finetune_at`,
@@ -19,7 +19,18 @@ import pandas as pd
 
 from steel_defect.atomic import atomic_dir, atomic_file, write_json
 from steel_defect.compare import reported_few_label_points
-from steel_defect.curve import ALL, METHODS, copies_by_original, draw, figure, markdown, metrics, per_class_values, summarise
+from steel_defect.curve import (
+    ALL,
+    METHODS,
+    copies_by_original,
+    draw,
+    feasible,
+    figure,
+    markdown,
+    metrics,
+    per_class_values,
+    summarise,
+)
 from steel_defect.dataset import read_spec
 from steel_defect.errors import UserError, run_stage
 from steel_defect.features import load_features
@@ -81,6 +92,12 @@ def main() -> None:
     )
     pool = np.flatnonzero(rows.originals)
     pool_per_class = round(len(pool) / cache.n_classes)  # where 'all' sits on the x axis; from the pool's size, not its labels
+    counts = {name: int((rows.y[pool] == c).sum()) for c, name in enumerate(rows.classes)}
+    per_class, skipped = feasible(per_class, counts)
+    for n, why in skipped.items():
+        print(f"learning_curve: N={n} skipped: {why} (curve.{grid}.per_class)")
+    if not per_class:
+        raise UserError(f"params.yaml: 'curve.{grid}.per_class': every N is too large ({next(iter(skipped.values()))}); add 1")
 
     points, start = [], time.time()
     print(
@@ -90,7 +107,7 @@ def main() -> None:
     for n in per_class:
         for repeat in range(repeats):
             rng = np.random.default_rng([seed, repeat, 0 if n == ALL else n])
-            labelled = pool[draw(rows.y[pool], n, cache.n_classes, rng)]
+            labelled = pool[draw(rows.y[pool], n, cache.n_classes, rng, rows.classes)]
             unlabelled = np.setdiff1d(pool, labelled)
             chosen = (n in finetune_at, semi, n in pseudo_head_at, n in pseudo_finetune_at)
             result = score_draw(cache, s, labelled, unlabelled, seed + repeat, *chosen)
@@ -107,6 +124,7 @@ def main() -> None:
         "semi_supervised": semi,
         "backbone": json.loads(Path("models/backbone/backbone.json").read_text())["backbone"],
         "goals": goals(get(params, "curve.goals")),
+        **({"skipped": skipped} if skipped else {}),
     }
     write_json(OUT_JSON, metrics(summary, info))
     with atomic_file(OUT_MD) as tmp:

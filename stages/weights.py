@@ -26,7 +26,6 @@ def main() -> None:
         get(params, "model.weights"),
         read_spec().channels,
         choice(params, "model.normalize", NORMALIZE),
-        integer(params, "model.prefilter", minimum=1),
     )
     with atomic_dir(OUT) as tmp:
         save_model(backbone, tmp / "backbone.keras")

@@ -7,9 +7,7 @@ tests with its own generator, not with the one the model trained on. Blur is Sci
 filter with reflected edges, one sigma per image: Keras's RandomGaussianBlur draws one sigma per
 batch and pads with zeros, which darkens a border the model could learn to read. The robustness
 stage blurs with the same filter, so its Gaussian-blur rows up to `augment.blur` measure a change
-the model was shown. A streak (motion blur: vibration, or the strip moving during the exposure) is
-SciPy's 1-D box filter along one axis per copy, either axis, because where the camera is mounted
-decides the direction; the robustness stage streaks horizontally only. JPEG compression (a camera
+the model was shown. JPEG compression (a camera
 or a frame grabber that stores JPEG) comes last, through the robustness stage's own JPEG perturbation
 (Pillow's encoder: no random draws to keep apart); a copy draws its quality from `jpeg` to 100, and
 100 leaves it uncompressed.
@@ -18,7 +16,7 @@ or a frame grabber that stores JPEG) comes last, through the robustness stage's 
 own (brightness and contrast, the Keras layers, come or go together). At 1 every copy carries every
 change at once (a blurred copy is almost always noisy too), while the robustness stage and a camera
 fault apply one at a time: the model trained at 1 read a blurred test image better with noise added
-on top (README, round 9's `benchmarks.compound`).
+on top than alone (docs/experiments.md).
 """
 
 from __future__ import annotations
@@ -36,8 +34,8 @@ from steel_defect.perturb import perturb
 class Photometric:
     """Largest strength of each photometric change; each copy draws its own, uniformly, from 0 to it.
 
-    A camera over a strip mill sees sensor noise, dust specks and changing light (README:
-    "Robustness"); all zero (the default) leaves the copies purely geometric.
+    A camera over a strip mill sees sensor noise, dust specks and changing light (the robustness
+    stage measures them); all zero leaves the copies purely geometric.
     """
 
     brightness: float = 0.0  # offset up to +-this fraction of the range (keras RandomBrightness)
@@ -46,7 +44,6 @@ class Photometric:
     noise: float = 0.0  # Gaussian noise, sigma up to this many pixel levels
     specks: float = 0.0  # up to this fraction of pixels set to black or white
     blur: float = 0.0  # Gaussian blur, sigma up to this many pixels
-    streak: float = 0.0  # motion blur, a box streak up to this many pixels long along either axis
     jpeg: float = 0.0  # JPEG compression at a quality from this up to 100 (0: none); the one lower-is-stronger key
 
     def any(self) -> bool:
@@ -71,7 +68,7 @@ def sensor(
     probability: float = 1.0,
     specks_probability: float | None = None,
 ) -> np.ndarray:
-    """Blur and streak (the optics), then gain, noise, specks (the sensor), then JPEG, on float pixels (n, h, w, c).
+    """Blur (the optics), then gain, noise, specks (the sensor), then JPEG, on float pixels (n, h, w, c).
 
     Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
     change (a change it does not get has strength 0). The draws at probability 1 are those made
@@ -82,12 +79,6 @@ def sensor(
     if photometric.blur:
         sigmas = rng.uniform(0, photometric.blur, n) * _on(rng, n, probability)
         x = np.stack([ndimage.gaussian_filter(one, sigma=(s, s, 0), mode="reflect") for one, s in zip(x, sigmas, strict=True)])
-    if photometric.streak:
-        lengths = rng.integers(1, int(round(photometric.streak)) + 1, n)  # 1 pixel long: no streak
-        lengths = np.where(_on(rng, n, probability), lengths, 1)
-        axes = rng.integers(0, 2, n)  # 0 down the columns, 1 along the rows
-        streaks = zip(x, lengths, axes, strict=True)
-        x = np.stack([ndimage.uniform_filter1d(one, int(k), axis=int(a), mode="reflect") for one, k, a in streaks])
     if photometric.gain:
         gains = rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
         x = x * np.where(_per_image(rng, n, probability), gains, 1.0)
@@ -165,7 +156,7 @@ def augment_images(
     at 1 with `probability` 0.5 every copy is lit while each sensor change reaches half of them,
     because the robustness stage's brightening by 20% was the setting the half-lit model missed most.
     `specks_probability` does the same for salt-and-pepper specks (None: `probability`), which
-    became the setting missed most once every copy was lit (README, round 19).
+    became the setting missed most once every copy was lit.
     """
     import keras
 

@@ -51,28 +51,20 @@ def packaged_torchvision_weights() -> Path:
     return path
 
 
-def image_input(image_size: int, channels: int, normalize: str = "none", prefilter: int = 1):
+def image_input(image_size: int, channels: int, normalize: str = "none"):
     """Input of 0..255 images of any size with 1 or 3 channels, resized; grayscale repeated to 3 channels.
-
-    prefilter > 1 averages each pixel with its neighbours in a prefilter x prefilter box (sigma
-    sqrt((k^2 - 1) / 12): 0.82 px for 3) at the input's own resolution, before the resize, and drops
-    the (k - 1) / 2 border pixels it cannot average (no padding, so no dark frame). The model then
-    never sees the finest detail, so a slightly blurred camera changes its input less.
 
     normalize 'per_image' standardises each image (all pixels and channels together) before the
     backbone: a brightness offset, a gain or a contrast change of the whole image then reaches the
     backbone only through clipped pixels. It also stretches what blur and compression did to an
-    image (README, round 3). 'center' only moves each channel's mean to ImageNet's: a brightness
-    offset reaches the backbone only through clipped pixels, and contrast is left as it is. Why:
-    brightened crazing (mean 141 + 51) is as bright as pitted surface (mean 177), and that is how the
-    default model misreads it (README, round 17). Built-in layers only, so the saved model loads in
-    plain Keras.
+    image. 'center' only moves each channel's mean to ImageNet's: a brightness offset reaches the
+    backbone only through clipped pixels, and contrast is left as it is. Why: brightened crazing
+    (mean 141 + 51) is as bright as pitted surface (mean 177), and that is how the default model
+    misreads it; on NEU-CLS neither option beat the default (docs/experiments.md). Built-in layers
+    only, so the saved model loads in plain Keras.
     """
     image = keras.Input((None, None, channels), name="image")
-    x = image
-    if prefilter > 1:
-        x = layers.AveragePooling2D(prefilter, strides=1, padding="valid", name="prefilter")(x)
-    x = layers.Resizing(image_size, image_size, name="resize")(x)
+    x = layers.Resizing(image_size, image_size, name="resize")(image)
     if normalize == "per_image":
         # epsilon of one grey level squared: a flat image stays flat instead of amplifying rounding
         x = layers.LayerNormalization(axis=[1, 2, 3], epsilon=1.0, center=False, scale=False, name="per_image")(x)
@@ -87,9 +79,9 @@ def image_input(image_size: int, channels: int, normalize: str = "none", prefilt
 
 
 def build_mobilenet_v2(
-    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none", prefilter: int = 1
+    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
 ) -> tuple[keras.Model, dict]:
-    image, x = image_input(image_size, channels, normalize, prefilter)
+    image, x = image_input(image_size, channels, normalize)
     model = keras.Model(image, mobilenet_v2.mobilenet_v2(mobilenet_v2.preprocess(x)), name="mobilenet_v2")
     info = {"weights": "random init"}
     if weights is not None:
@@ -118,9 +110,9 @@ def build_mobilenet_v2(
 
 
 def build_nasnet_mobile(
-    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none", prefilter: int = 1
+    image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
 ) -> tuple[keras.Model, dict]:
-    image, x = image_input(image_size, channels, normalize, prefilter)
+    image, x = image_input(image_size, channels, normalize)
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="scale_to_pm1")(x)  # the paper's [-1, 1] scaling
     if weights not in (None, "imagenet") and not Path(weights).exists():
         raise UserError(f"model.weights '{weights}' does not exist; use imagenet, a Keras weights file, or null")
@@ -140,7 +132,7 @@ def build_nasnet_mobile(
 
 
 def build_backbone(
-    name: str, image_size: int, weights: str | None, channels: int = 1, normalize: str = "none", prefilter: int = 1
+    name: str, image_size: int, weights: str | None, channels: int = 1, normalize: str = "none"
 ) -> tuple[keras.Model, dict]:
     """A flat functional backbone (no top) and a provenance record naming backbone, weights and input."""
     builders = {"mobilenet_v2": build_mobilenet_v2, "nasnet_mobile": build_nasnet_mobile}
@@ -148,16 +140,13 @@ def build_backbone(
         raise UserError(f"params.yaml: 'model.backbone' is {name!r}; choose one of {', '.join(BACKBONES)}")
     if normalize not in NORMALIZE:
         raise UserError(f"params.yaml: 'model.normalize' is {normalize!r}; choose one of {', '.join(NORMALIZE)}")
-    if prefilter < 1 or prefilter % 2 == 0:
-        raise UserError(f"params.yaml: 'model.prefilter' is {prefilter}; expected an odd box width (1: off, 3, 5, ...)")
-    model, info = builders[name](image_size, weights, channels, normalize, prefilter)
+    model, info = builders[name](image_size, weights, channels, normalize)
     return model, {
         "backbone": name,
         "image_size": image_size,
         "channels": channels,
         # recorded only when on: a backbone.json without it was built the one way there was before the key
         **({"normalize": normalize} if normalize != "none" else {}),
-        **({"prefilter": prefilter} if prefilter > 1 else {}),
         **info,
         "backbone_params": model.count_params(),
     }

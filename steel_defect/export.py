@@ -7,7 +7,7 @@ in all of them, so predict treats them alike; int8 quantises every op inside, ca
 representative set drawn from the training subset only. Dynamic-range int8 stores int8 weights and
 computes in float: 8-bit activations lose salt-and-pepper specked images that the float model reads
 (seed 4: 48 errors against 7 of 360; with 16-bit activations, LiteRT's 16x8 mode, 6), so it is the
-int8 file that keeps the model's robustness (README, "int8 under perturbation").
+int8 file that keeps the model's robustness (docs/experiments.md).
 """
 
 from __future__ import annotations

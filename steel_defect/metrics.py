@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import matplotlib
@@ -49,6 +50,15 @@ def fit_baseline(x_train: np.ndarray, y_train: np.ndarray, c: float, max_iter: i
     return LogisticRegression(C=c, max_iter=max_iter).fit(x_train, y_train)
 
 
+def most_confused(y_true: np.ndarray, predicted: np.ndarray, classes: list[str]) -> str:
+    """The confusion matrix's message: which true class is most often read as which, or that none is."""
+    wrong = [(int(t), int(p)) for t, p in zip(y_true, predicted, strict=True) if t != p]
+    if not wrong:
+        return "no test image is confused"
+    (t, p), n = max(Counter(wrong).items(), key=lambda item: (item[1], -item[0][0], -item[0][1]))
+    return f"most confused: {classes[t]} read as {classes[p]} ({n} of {len(wrong)} errors)"
+
+
 def save_figures(folder: str | Path, y_true: np.ndarray, probs: np.ndarray, classes: list[str], title: str) -> None:
     """Confusion matrix and one-vs-rest ROC curves as PNGs; figures grow with the number of classes."""
     folder = Path(folder)
@@ -60,7 +70,7 @@ def save_figures(folder: str | Path, y_true: np.ndarray, probs: np.ndarray, clas
     )
     ax.tick_params(axis="both", labelsize=8)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_title(title, fontsize=9, wrap=True)
+    ax.set_title(f"{title}\n{most_confused(y_true, probs.argmax(1), classes)}", fontsize=9, wrap=True)
     fig.tight_layout()
     save(fig, folder / "confusion_matrix.png")
     fig, ax = plt.subplots(figsize=(7, 5.5))

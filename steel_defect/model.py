@@ -121,22 +121,15 @@ def trainable_part(classifier: keras.Model, cut: list[keras.KerasTensor]) -> ker
     return part
 
 
-def compile_fine_tuning(
-    part: keras.Model, optimizer: str, learning_rate: float, decay_rate: float, steps_per_epoch: int, ema: float = 0.0
-) -> None:
-    """The paper's fine-tuning optimiser (Adamax by default) with the learning rate decayed by `decay_rate` once per epoch.
-
-    `ema` > 0 has the optimiser keep an exponential moving average of the weights (momentum `ema` per
-    step, Polyak averaging); fit with `training.ema_swap` so validation and early stopping use the average.
-    """
+def compile_fine_tuning(part: keras.Model, optimizer: str, learning_rate: float, decay_rate: float, steps_per_epoch: int) -> None:
+    """The paper's fine-tuning optimiser (Adamax by default) with the learning rate decayed by `decay_rate` once per epoch."""
     schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, decay_steps=steps_per_epoch, decay_rate=decay_rate)
-    part.compile(make_optimizer(optimizer, schedule, ema), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    part.compile(make_optimizer(optimizer, schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
 
-def make_optimizer(name: str, learning_rate, ema: float = 0.0):
+def make_optimizer(name: str, learning_rate):
     if name not in OPTIMIZERS:
         raise UserError(f"params.yaml: 'optimizer' is {name!r}; choose one of {', '.join(OPTIMIZERS)}")
-    averaging = {"use_ema": True, "ema_momentum": ema} if ema else {}
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, **averaging)
-    return {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[name](learning_rate, **averaging)
+        return keras.optimizers.SGD(learning_rate, momentum=0.9)
+    return {"adamax": keras.optimizers.Adamax, "adam": keras.optimizers.Adam}[name](learning_rate)

@@ -38,7 +38,7 @@ def save(fig, path: str | Path, dpi: int = 90) -> None:
     plt.close(fig)
 
 
-def contact_sheet(path: str | Path, originals: np.ndarray, variants: np.ndarray, labels: list[str]) -> None:
+def contact_sheet(path: str | Path, originals: np.ndarray, variants: np.ndarray, labels: list[str], title: str = "") -> None:
     """One row per image: the original, then its augmented variants; the row's class name on the left."""
     rows, copies = variants.shape[:2]
     fig, axes = plt.subplots(rows, copies + 1, figsize=(1.6 * (copies + 1) + 1.2, 1.6 * rows), squeeze=False)
@@ -48,5 +48,7 @@ def contact_sheet(path: str | Path, originals: np.ndarray, variants: np.ndarray,
             if r == 0:
                 axes[r, c].set_title("original" if c == 0 else f"variant {c}", fontsize=8)
         axes[r, 0].set_ylabel(wrap_label(labels[r]), fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     save(fig, path, dpi=80)

@@ -8,9 +8,9 @@ then to the order of select.candidates. The test subset plays no part.
 With select.validation: perturbed the count also takes in the validation images under each of
 finetune.validation_perturbations (the moderate settings, drawn as fine_tune's early stopping draws
 them). Clean validation cannot tell a robust candidate from a fragile one when both make (almost)
-no error: in two rounds seed 4 deployed the head on frozen features because it made 0 clean
-validation errors against the fine-tuned network's 1, and under perturbation the head is the
-fragile one (README, round 16: 65 perturbed validation errors against 26).
+no error: on NEU-CLS split seed 4 twice deployed the head on frozen features because it made 0
+clean validation errors against the fine-tuned network's 1, and under perturbation the head is the
+fragile one (65 perturbed validation errors against 26; docs/experiments.md).
 """
 
 from __future__ import annotations

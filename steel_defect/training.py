@@ -87,13 +87,3 @@ def fit(model: keras.Model, x, y, x_val, y_val, live_dir: str, epochs: int, batc
 
 def early_stopping(patience: int, min_delta: float = 0.0) -> keras.callbacks.EarlyStopping:
     return keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, min_delta=min_delta, restore_best_weights=True)
-
-
-def ema_swap(ema: float) -> list[keras.callbacks.Callback]:
-    """With a weight-averaging optimiser (`compile_fine_tuning(ema=...)`): validate, and keep, the average.
-
-    Without it Keras validates the raw weights, and EarlyStopping's restore of its best (raw) epoch
-    undoes the average fit puts in at the end. SwapEMAWeights validates the average, and swapping it
-    in at each epoch's end (this callback first in the list) lets EarlyStopping record and restore it.
-    """
-    return [keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if ema else []

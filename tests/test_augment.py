@@ -31,13 +31,13 @@ def test_photometric_off_leaves_the_geometric_copies_alone():
     np.testing.assert_array_equal(plain, augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3, photometric=Photometric()))
 
 
-@pytest.mark.parametrize("kind", ["brightness", "contrast", "gain", "noise", "specks", "blur", "streak"])
+@pytest.mark.parametrize("kind", ["brightness", "contrast", "gain", "noise", "specks", "blur"])
 def test_each_photometric_change_is_seeded_and_grows_with_its_strength(kind: str):
     x = np.full((16, 24, 24, 1), 128, np.uint8)
     x[:, :, 12:] = 96  # some contrast for RandomContrast to scale
     plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3).astype(int)
     np.testing.assert_array_equal(plain, np.broadcast_to(x[:, None], plain.shape))
-    scale = {"brightness": 0.2, "contrast": 0.5, "gain": 0.2, "noise": 20.0, "specks": 0.05, "blur": 2.0, "streak": 8.0}[kind]
+    scale = {"brightness": 0.2, "contrast": 0.5, "gain": 0.2, "noise": 20.0, "specks": 0.05, "blur": 2.0}[kind]
     changes = []
     for strength in (scale / 4, scale):
         light = Photometric(**{kind: strength})
@@ -53,17 +53,6 @@ def test_blur_keeps_a_flat_image_flat_to_its_edges():
     np.testing.assert_array_equal(augment_images(x, 1, [0], False, 0.0, 0.0, seed=0, photometric=Photometric(blur=3.0))[:, 0], x)
 
 
-def test_a_streak_smears_a_point_along_one_axis_only():
-    x = np.zeros((12, 25, 25, 1), np.uint8)
-    x[:, 12, 12] = 255
-    a = augment_images(x, 1, [0], False, 0.0, 0.0, seed=0, photometric=Photometric(streak=9))[:, 0, ..., 0]
-    for one in a:
-        rows, cols = np.nonzero(one)
-        assert len(set(rows)) == 1 or len(set(cols)) == 1  # a line through the point, never a blot
-    lengths = [max(np.ptp(np.nonzero(one)[0]), np.ptp(np.nonzero(one)[1])) + 1 for one in a]
-    assert max(lengths) > 1 and max(lengths) <= 9
-
-
 def test_specks_are_black_or_white_pixels():
     x = np.full((8, 32, 32, 3), 128, np.uint8)
     a = augment_images(x, 1, [0], False, 0.0, 0.0, seed=0, photometric=Photometric(specks=0.2))[:, 0]
@@ -73,7 +62,7 @@ def test_specks_are_black_or_white_pixels():
     assert np.all(a[changed].min(axis=-1) == a[changed].max(axis=-1))  # every channel of a speck alike
 
 
-EVERY = Photometric(brightness=0.3, noise=20.0, specks=0.05, blur=2.0, gain=0.2, streak=5)
+EVERY = Photometric(brightness=0.3, noise=20.0, specks=0.05, blur=2.0, gain=0.2)
 
 
 def test_probability_zero_leaves_every_copy_geometric_only():

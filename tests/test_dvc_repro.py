@@ -68,7 +68,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
     shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
-    for committed in ("data/literature.csv", "metrics/seeds.json"):  # inputs of compare, as in a clone
+    # inputs of compare, committed as in a clone
+    for committed in ("data/literature.csv", "metrics/seeds.json", "metrics/robust_seeds.json"):
         (repo / committed).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / committed, repo / committed)
     for key, value in {**PARAMS, **TINY}.items():
@@ -127,3 +128,20 @@ def test_training_stage_killed_part_way_leaves_no_partial_output_and_repro_compl
     assert "up to date" in run(["dvc", "status"], repo).stdout
     assert not leftovers(repo), "the next run removes what a SIGKILL left"
     assert head.read_bytes() == head_before, "the rerun reproduces the same model, byte for byte"
+
+
+def test_a_fresh_clone_pulls_data_and_models_from_a_remote_and_has_nothing_to_rerun(repo: Path, tmp_path: Path):
+    """The user's own storage as a DVC remote (here a local folder): push once, then any clone pulls instead of retraining."""
+    run(["dvc", "remote", "add", "-d", "-f", "store", str(tmp_path / "remote")], repo)
+    run(["dvc", "push"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-qm", "results and remote"], repo)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path)
+    assert not (clone / "models" / "deployed").exists(), "git alone does not carry the models"
+    run(["dvc", "pull"], clone)
+    assert "up to date" in run(["dvc", "status"], clone).stdout
+    assert "Running stage" not in run(["dvc", "repro"], clone).stdout, "nothing to rerun after a pull"
+    photos = sorted((clone / "source" / "crazing").iterdir())[:3]
+    result = run([sys.executable, "-m", "steel_defect.cli", "predict", *map(str, photos), "--out", "p.csv", "--quiet"], clone)
+    assert "3 images classified, 0 failed" in result.stdout

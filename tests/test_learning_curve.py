@@ -12,7 +12,7 @@ import pytest
 
 from stages import augment, features, fetch, learning_curve, split, weights
 from steel_defect.atomic import write_npz
-from steel_defect.curve import METHODS, class_balanced_pick, draw, per_class_values, render, self_train
+from steel_defect.curve import METHODS, class_balanced_pick, draw, feasible, per_class_values, render, self_train
 from steel_defect.errors import UserError
 from steel_defect.features import load_features
 from steel_defect.metrics import fit_baseline
@@ -28,8 +28,12 @@ def test_the_draw_is_exactly_n_per_class_seeded_and_all_takes_everything():
     others = {tuple(draw(labels, 3, 3, np.random.default_rng([0, r, 3]))) for r in range(5)}
     assert len(others) > 1, "repeats draw different images"
     assert sorted(draw(labels, "all", 3, np.random.default_rng(0))) == list(range(21))
-    with pytest.raises(UserError, match="asks for 6 labelled images per class, but class 0 has only 5"):
-        draw(labels, 6, 3, np.random.default_rng(0))
+    with pytest.raises(UserError, match="asks for 6 labelled images per class, but class 'crazing' has only 5"):
+        draw(labels, 6, 3, np.random.default_rng(0), ["crazing", "patches", "scratches"])
+    assert feasible([1, 5, 6, "all"], {"crazing": 5, "patches": 7}) == (
+        [1, 5, "all"],
+        {"6": "class 'crazing' has only 5 training images"},
+    ), "an N larger than the smallest class is skipped, and the class is named"
 
 
 @pytest.mark.parametrize("value", [[], [0, 1], ["every"], "5", [True]])
@@ -132,9 +136,15 @@ def test_learning_curve_end_to_end_and_the_hidden_labels_are_never_read(cached: 
     assert second == first, "scrambling the unlabelled images' labels changes nothing: no method reads them"
 
 
-def test_the_full_grid_is_one_param_away(cached: Path):
+def test_the_full_grid_is_one_param_away_and_an_n_the_data_cannot_supply_is_skipped(cached: Path):
     set_param(cached, "curve.grid", "full")
+    set_param(cached, "curve.full.per_class", [1, 500, "all"])  # a user's dataset: no class has 500 training images
+    set_param(cached, "curve.goals", {1: 0.9, 500: 0.99})
     learning_curve.main()
     result = json.loads(Path("metrics/learning_curve.json").read_text())
     assert set(result["baseline"]) == {"1", "all"} and "fine_tuned" not in result
+    assert result["info"]["skipped"] == {"500": "class 'crazing' has only 13 training images"}
+    text = Path("metrics/learning_curve.md").read_text()
+    assert "N=500 skipped: class 'crazing' has only 13 training images" in text
+    assert "| 500 | >= 99% | skipped: class 'crazing'" in text
     assert "all" not in result["self_training"], "with every label there is nothing unlabelled to self-train on"

@@ -162,33 +162,6 @@ def test_select_breaks_a_clean_tie_on_perturbed_validation_errors():
     assert best == "head" and why.endswith("tied with fine_tuned; lower validation log-loss (3.22e-02)")
 
 
-def test_fine_tune_with_ema_keeps_the_moving_average_it_validated(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
-    """finetune.ema: the weights saved are the average early stopping chose, not the last step's raw weights."""
-    set_param(data_ready, "finetune.epochs", 3)
-    set_param(data_ready, "finetune.patience", 3)
-    set_param(data_ready, "finetune.learning_rate", 0.01)  # enough for the weights to move in 3 tiny epochs
-    weights.main()
-    features.main()
-    train_head.main()
-    seen = {}
-    real_fit = fine_tune.fit
-
-    def fit_and_score(part, x, y, x_val, y_val, *a, **kw):
-        history = real_fit(part, x, y, x_val, y_val, *a, **kw)
-        seen["best_val_loss"] = min(history.history["val_loss"])
-        seen["kept_val_loss"] = part.evaluate(x_val, y_val, verbose=0, return_dict=True)["loss"]
-        return history
-
-    monkeypatch.setattr(fine_tune, "fit", fit_and_score)
-    saved = {}
-    for ema in [0, 0.9]:
-        set_param(data_ready, "finetune.ema", ema)
-        fine_tune.main()
-        saved[ema] = keras.models.load_model("models/fine_tuned.keras").get_layer("features.17.conv.2").get_weights()
-        assert seen["kept_val_loss"] == pytest.approx(seen["best_val_loss"], rel=1e-5), f"ema {ema}: not the validated weights"
-    assert any(not np.array_equal(a, b) for a, b in zip(saved[0], saved[0.9], strict=True)), "ema changed nothing"
-
-
 def test_a_perturbed_validation_setting_reads_back_exactly():
     table = pd.DataFrame({"subset": ["train", "val"], "path": ["a.png", "b.png"]})
     out = with_perturbed_validation(table, {"salt_pepper": [0.0123456789012], "motion_blur": [5]})
@@ -246,7 +219,6 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path):
         ("finetune.unfreeze_from", "no_such_layer", [weights], features, r"'finetune.unfreeze_from' is 'no_such_layer'"),
         ("finetune.unfreeze_from", {"nasnet_mobile": "x"}, [weights], features, r"no entry for backbone 'mobilenet_v2'"),
         ("optimizer", "rmsprop", [weights, features, train_head], fine_tune, r"'optimizer' is 'rmsprop'; choose one of"),
-        ("finetune.ema", 1, [weights, features, train_head], fine_tune, r"'finetune.ema' is 1; expected a value in \[0, 1\)"),
         (
             "finetune.validation",
             "noisy",

@@ -158,18 +158,3 @@ def test_center_normalize_removes_a_brightness_offset_and_keeps_contrast(channel
         np.testing.assert_allclose(centred.predict(images + offset, verbose=0), reference, atol=1e-3)
     gained = centred.predict(images * 1.5, verbose=0) - backbones.PER_IMAGE_MEAN  # a gain scales the contrast
     np.testing.assert_allclose(gained, 1.5 * (reference - backbones.PER_IMAGE_MEAN), atol=1e-2)
-
-
-def test_prefilter_averages_fine_detail_and_keeps_flat_images_flat():
-    """model.prefilter 3: a 1-pixel checkerboard averages to (nearly) its mean; no padding, so no dark frame."""
-    model, info = build_backbone("mobilenet_v2", 32, None, 1, prefilter=3)
-    assert info["prefilter"] == 3 and "prefilter" not in build_backbone("mobilenet_v2", 32, None, 1)[1]
-    filtered = keras.Model(model.input, model.get_layer("prefilter").output)
-    checker = (np.indices((40, 40)).sum(0) % 2 * 200.0 + 20)[None, :, :, None].astype("float32")
-    out = filtered.predict(checker, verbose=0)
-    assert out.shape == (1, 38, 38, 1)  # one border pixel each side is dropped, not padded
-    assert np.ptp(checker) == 200 and np.ptp(out) == pytest.approx(200 / 9, abs=1e-3)  # (5 - 4) / 9 of the swing
-    flat = filtered.predict(np.full((1, 40, 40, 1), 90, np.float32), verbose=0)
-    np.testing.assert_allclose(flat, 90, atol=1e-4)
-    with pytest.raises(UserError, match=r"'model.prefilter' is 4; expected an odd box width"):
-        build_backbone("mobilenet_v2", 32, None, 1, prefilter=4)
