@@ -21,11 +21,13 @@ def headline(
     evaluate: dict, benchmark: dict | None, robust_seeds: dict | None, curve: dict | None, split_seed: int, strategy: str
 ) -> str:
     """A short Markdown table: what was measured, the number, and the file it comes from."""
+    chosen = f" ({evaluate['chosen']})" if "chosen" in evaluate else ""
+    images = f", {evaluate['test_images']} images never used to train or choose it" if "test_images" in evaluate else ""
+    errors = f" ({evaluate['errors']} errors)" if "errors" in evaluate else ""
     rows = [
         [
-            f"Test accuracy of the deployed model ({evaluate['chosen']}), split seed {split_seed} ({strategy}), "
-            f"{evaluate['test_images']} images never used to train or choose it",
-            f"**{_pct(evaluate['accuracy'])}** ({evaluate['errors']} errors)",
+            f"Test accuracy of the deployed model{chosen}, split seed {split_seed} ({strategy}){images}",
+            f"**{_pct(evaluate['accuracy'])}**{errors}",
             "[metrics/evaluate/metrics.json](metrics/evaluate/metrics.json)",
         ]
     ]

@@ -80,7 +80,7 @@ def test_dynamic_range_rows_are_their_own_setting_and_older_rows_read_as_full_in
 
 def test_a_named_table_keeps_its_runs_apart_from_the_default_table(tmp_path, monkeypatch):
     """Two trainings of one seed must never share a mean: --name writes and rewrites its own files."""
-    (tmp_path / "metrics").mkdir()
+    (tmp_path / "docs" / "experiments").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
     rows = [row("lit18-s0", "5f86327", 0, None, _dynamic(0.99), kind="dynamic_range")]
     Path("docs/experiments/int8_robust-lit18.json").write_text(json.dumps({"runs": rows}))
