@@ -1,4 +1,8 @@
-"""Stage fetch: copy and verify the dataset named by data.source into data/raw/, and decide how it is read.
+"""Stage fetch: copy and verify the dataset into data/raw/, and decide how it is read.
+
+The dataset is data.source (your own photos) or, when that is null, NEU-CLS: a local copy if one is
+there, else its public copy, downloaded (steel_defect/neu_cls.py). Either way every image is checked
+against a SHA256SUMS list before anything is written.
 
 Writes data/raw/ (images byte for byte plus manifest.csv), data/dataset.json (class names, grayscale
 or colour, the one size images are loaded at, which images get resized) and metrics/data.json.
@@ -11,6 +15,7 @@ from pathlib import Path
 from steel_defect.atomic import atomic_dir, write_json
 from steel_defect.dataset import COLORS, ODD_SIZE, build_manifest, copy_dataset, decide_spec, resolve_source, write_spec
 from steel_defect.errors import run_stage
+from steel_defect.neu_cls import PublicCopy, neu_cls
 from steel_defect.params import choice, get, load_params, size_or_null
 
 OUT = Path("data/raw")
@@ -25,7 +30,7 @@ def main() -> None:
     color = choice(params, "data.color", COLORS)
     start = time.time()
     with tempfile.TemporaryDirectory(prefix="fetch-") as work:
-        root = resolve_source(str(source), Path(work))
+        root = neu_cls(PublicCopy.from_params(params), Path(work)) if source is None else resolve_source(str(source), Path(work))
         print(f"fetch: reading {root}")
 
         def progress(done: int, total: int) -> None:

@@ -64,7 +64,7 @@ def leftovers(repo: Path) -> list[Path]:
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git + DVC project with the real pipeline and tiny params, reproduced once."""
     repo = tmp_path_factory.mktemp("dvc-project")
-    for folder in ("stages", "steel_defect"):
+    for folder in ("stages", "steel_defect", "data/NEU-CLS"):  # code, and NEU-CLS's listing (a dependency of fetch)
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
     shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
