@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint install report readme seeds robust-seeds sizes
+.PHONY: repro test lint install report readme seeds robust-seeds sizes pull
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,11 @@ lint: install
 REV ?= main
 report: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m steel_defect.report --rev $(REV) --out report
+
+# Data and trained models from the project's DVC remote (README: "Trained models without retraining"),
+# so a fresh clone predicts and compares without an hour of retraining
+pull: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc pull
 
 # Copy the generated tables (metrics/headline.md, metrics/seeds.md, ...) into README.md and docs/
 readme: install
