@@ -23,9 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-from experiments.lib.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from steel_defect.errors import UserError, run_stage
 from steel_defect.robust_seeds import collect, markdown
+from steel_defect.robustness import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from tools.seeds import gather, publish, round_args, runs_in
 
 
