@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DVC_NO_ANALYTICS := 1
 
-.PHONY: repro test lint install report readme seeds robust-seeds sizes pull
+.PHONY: repro test lint install report readme seeds robust-seeds sizes pull stage-times
 
 install: $(VENV)/.installed
 
@@ -56,3 +56,7 @@ robust-seeds: install
 
 sizes: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.sizes $(ARGS)
+
+# Where `dvc repro` spends its time: each stage forced alone and timed -> metrics/stage_times.* (idle machine)
+stage-times: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m tools.stage_times $(ARGS)

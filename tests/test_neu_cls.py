@@ -45,6 +45,7 @@ def public_archive(path: Path, corrupt: str | None = None) -> dict[str, str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """An HTTP server on this machine serving a folder; yields its base URL and the folder."""
     root = tmp_path_factory.mktemp("www")
+
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args) -> None:  # no access log on stderr, where the test reads fetch's one line
             pass
