@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import sys
 
-from experiments.lib.photometric import GOAL_CLEAN, GOAL_EACH, GOAL_WORST, collect, figure, label, markdown, recommend
+from experiments.lib.photometric import collect, figure, label, markdown, recommend
 from steel_defect.errors import UserError, run_stage
+from steel_defect.robustness import GOAL_CLEAN, GOAL_EACH, GOAL_WORST
 from tools.seeds import gather, publish, round_args
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import glob
-import hashlib
 import os
 import sys
 import tempfile
@@ -43,11 +42,9 @@ class ModelId:
 
     @classmethod
     def of(cls, runner: Runner) -> ModelId:
-        digest = hashlib.sha256()
-        with open(runner.path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        return cls(str(runner.path), digest.hexdigest(), tuple(runner.classes))
+        from steel_defect.dataset import sha256_of  # pandas comes with it: imported once, when a model is loaded
+
+        return cls(str(runner.path), sha256_of(runner.path), tuple(runner.classes))
 
     def describe(self) -> str:
         return f"{self.path} (sha256 {self.sha256[:12]}..., classes: {', '.join(self.classes)})"

@@ -17,7 +17,6 @@ import pandas as pd
 
 from steel_defect.augmentation import Photometric
 from steel_defect.params import unfreeze_setting
-from steel_defect.robustness import GOAL_CLEAN, GOAL_EACH, GOAL_WORST  # noqa: F401  (tools and experiments read them here)
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 

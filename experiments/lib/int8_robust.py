@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from experiments.lib.photometric import GOAL_EACH
 from steel_defect.export import DYNAMIC
+from steel_defect.robustness import GOAL_EACH
 from steel_defect.tables import markdown_table
 
 GOAL_GAP = 0.5  # points of worst moderate accuracy int8 may lose against Keras (issue 10)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.plots import plt, save
-from steel_defect.robust_seeds import GOAL_CLEAN, GOAL_EACH, GOAL_WORST, KEYS, label  # noqa: F401  (re-exported)
+from steel_defect.robust_seeds import KEYS, label
 from steel_defect.seeds import ROBUSTNESS, Run, Upstream, same_pipeline
 from steel_defect.tables import markdown_table
 
