@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import urllib.error
 import urllib.request
 import zipfile
@@ -38,13 +39,21 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(url: str, dest: Path) -> Path:
-    """Fetch a URL to `dest`; offline this fails with a message saying what to do instead."""
+def download(url: str, dest: Path, timeout: float = 60, progress: bool = True) -> Path:
+    """Fetch `url` to `dest` with a progress bar; no answer within `timeout` seconds is a failure, not a hang."""
+    from tqdm import tqdm
+
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, open(dest, "wb") as out:
-            shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, OSError) as err:
-        raise UserError(f"{url}: download failed ({err}); download the zip by hand and set data.source to its path") from None
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with tqdm(
+                total=total, unit="B", unit_scale=True, desc="fetch: download", file=sys.stderr, disable=not progress
+            ) as bar:
+                for block in iter(lambda: response.read(1 << 20), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise UserError(f"{url}: download failed ({getattr(err, 'reason', err)})") from None
     return dest
 
 
@@ -75,7 +84,10 @@ def dataset_root(folder: Path) -> Path:
 def resolve_source(source: str, workdir: Path) -> Path:
     """Return a local folder for `source`, unpacking a zip or a downloaded zip into `workdir`."""
     if source.startswith(("http://", "https://")):
-        source_path = download(source, workdir / "download.zip")
+        try:
+            source_path = download(source, workdir / "download.zip")
+        except UserError as err:
+            raise UserError(f"{err}; download the zip by hand and set data.source to its path") from None
     else:
         source_path = Path(source).expanduser()
         if not source_path.exists():

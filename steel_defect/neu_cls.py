@@ -12,16 +12,13 @@ downloaded by each user, never redistributed by this project.
 from __future__ import annotations
 
 import shutil
-import sys
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from steel_defect.dataset import CHECKSUM_FILE, download
 from steel_defect.errors import UserError
 
-CHECKSUM_FILE = "SHA256SUMS"  # the name fetch verifies a dataset folder against (steel_defect.dataset)
 ORIGIN_FILE = "SOURCE.md"  # where the copy came from; fetch copies it into data/raw
 
 
@@ -81,24 +78,6 @@ def check_list(folder: Path, checksums: Path) -> None:
             f"{own}: missing or not the list in {checksums}; copy {checksums} there (NEU-CLS's images are then "
             "checked against it) or point data.source at the folder to use it as your own dataset"
         )
-
-
-def download(url: str, dest: Path, timeout: float, progress: bool = True) -> Path:
-    """Fetch `url` to `dest` with a progress bar; no answer within `timeout` seconds is a failure, not a hang."""
-    from tqdm import tqdm
-
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(
-                total=total, unit="B", unit_scale=True, desc="fetch: download", file=sys.stderr, disable=not progress
-            ) as bar:
-                for block in iter(lambda: response.read(1 << 20), b""):
-                    out.write(block)
-                    bar.update(len(block))
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise UserError(f"{url}: download failed ({getattr(err, 'reason', err)})") from None
-    return dest
 
 
 def assemble(archive: Path, public: PublicCopy, out: Path) -> Path:
