@@ -22,11 +22,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from experiments.int8_robust import checkout
-from experiments.lib.robust_errors import below_goal, confusions, markdown, parse_chain, saturated_ranges
+from experiments.lib.robust_errors import below_goal, markdown, parse_chain, saturated_ranges
 from steel_defect.atomic import atomic_file, write_json
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import UserError, run_stage
+from steel_defect.metrics import confusions
 from steel_defect.params import integer, load_params
 from steel_defect.perturb import perturb
 from steel_defect.robustness import GOAL_EACH

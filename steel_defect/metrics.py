@@ -50,13 +50,19 @@ def fit_baseline(x_train: np.ndarray, y_train: np.ndarray, c: float, max_iter: i
     return LogisticRegression(C=c, max_iter=max_iter).fit(x_train, y_train)
 
 
+def confusions(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list[tuple[str, str, int]]:
+    """(true class, predicted class, count) for every wrong prediction, most frequent first."""
+    pairs = Counter((classes[t], classes[p]) for t, p in zip(y, predicted, strict=True) if t != p)
+    return [(t, p, n) for (t, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
 def most_confused(y_true: np.ndarray, predicted: np.ndarray, classes: list[str]) -> str:
     """The confusion matrix's message: which true class is most often read as which, or that none is."""
-    wrong = [(int(t), int(p)) for t, p in zip(y_true, predicted, strict=True) if t != p]
-    if not wrong:
+    pairs = confusions(y_true, predicted, classes)
+    if not pairs:
         return "no test image is confused"
-    (t, p), n = max(Counter(wrong).items(), key=lambda item: (item[1], -item[0][0], -item[0][1]))
-    return f"most confused: {classes[t]} read as {classes[p]} ({n} of {len(wrong)} errors)"
+    true, read_as, n = pairs[0]
+    return f"most confused: {true} read as {read_as} ({n} of {sum(c for _, _, c in pairs)} errors)"
 
 
 def save_figures(folder: str | Path, y_true: np.ndarray, probs: np.ndarray, classes: list[str], title: str) -> None:

@@ -15,6 +15,7 @@ from steel_defect import cli
 from steel_defect.confidence import coverage_table
 from steel_defect.deploy import Runner, load_runner, quantize
 from steel_defect.errors import UserError
+from steel_defect.metrics import confusions, most_confused
 from steel_defect.predict import UNCERTAIN, collect
 from tests.conftest import CLASSES, set_param, tiny_pipeline
 
@@ -139,3 +140,17 @@ def test_min_confidence_coverage_on_known_numbers():
     rows = coverage_table(y, probs, [0.5, 0.65])
     assert rows[0] == {"min_confidence": 0.5, "coverage": 1.0, "accuracy_on_covered": 0.75, "errors_left": 1, "uncertain": 0}
     assert rows[1] == {"min_confidence": 0.65, "coverage": 0.5, "accuracy_on_covered": 1.0, "errors_left": 0, "uncertain": 2}
+
+
+def test_the_confusion_matrix_names_its_most_confused_pair():
+    """One helper counts confusions for the figure's title and for the error analysis (experiments/robust_errors)."""
+    y, predicted = np.array([0, 0, 1, 1, 2]), np.array([1, 1, 0, 1, 2])
+    assert confusions(y, predicted, ["crazing", "inclusion", "scale"]) == [
+        ("crazing", "inclusion", 2),
+        ("inclusion", "crazing", 1),
+    ]
+    assert (
+        most_confused(y, predicted, ["crazing", "inclusion", "scale"])
+        == "most confused: crazing read as inclusion (2 of 3 errors)"
+    )
+    assert most_confused(y, y, ["crazing", "inclusion", "scale"]) == "no test image is confused"

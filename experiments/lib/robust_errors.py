@@ -8,20 +8,12 @@ and analysis code added to it would re-run them.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 import pandas as pd
 
 from steel_defect.errors import UserError
 from steel_defect.perturb import PERTURBATIONS, perturb
 from steel_defect.tables import markdown_table
-
-
-def confusions(y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> list[tuple[str, str, int]]:
-    """(true class, predicted class, count) for every wrong prediction, most frequent first."""
-    pairs = Counter((classes[t], classes[p]) for t, p in zip(y, predicted, strict=True) if t != p)
-    return [(t, p, n) for (t, p), n in sorted(pairs.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def saturated_ranges(images: np.ndarray, y: np.ndarray, predicted: np.ndarray, classes: list[str]) -> dict[str, list[float]]:

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from experiments import robust_errors as robust_errors_benchmark
-from experiments.lib.robust_errors import below_goal, confusions, error_table, markdown, perturb_chain, saturated_ranges
+from experiments.lib.robust_errors import below_goal, error_table, markdown, perturb_chain, saturated_ranges
 from stages import robustness
 from steel_defect.errors import UserError
+from steel_defect.metrics import confusions
 from steel_defect.perturb import perturb
 from tests.conftest import tiny_pipeline
 
