@@ -99,7 +99,7 @@ def measure(name: str, calibration: str | None, kind: str = FULL) -> dict:
         params["export"].update(kinds=["float32", "float16", kind], max_int8_drop=100.0)
         if calibration is not None:
             params["export"]["calibration"] = calibration
-        params["robustness"]["exported"] = kind
+        params["robustness"]["models"] = ["keras", kind]
         (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         what = f"calibration {calibration}" if kind == FULL else kind
         print(f"int8_robust: {name} ({commit[:7]}), {what}: export and robustness ...", flush=True)

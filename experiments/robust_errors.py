@@ -30,6 +30,8 @@ from steel_defect.errors import UserError, run_stage
 from steel_defect.metrics import confusions
 from steel_defect.params import integer, load_params
 from steel_defect.perturb import perturb
+from steel_defect.robust_seeds import DEPLOYED as DEPLOYED_SCORES
+from steel_defect.robust_seeds import entry
 from steel_defect.robustness import GOAL_EACH
 
 ROBUSTNESS, DEPLOYED = Path("metrics/robustness.json"), Path("models/deployed/model.keras")
@@ -66,8 +68,9 @@ def errors_of(label: str, settings: list[tuple[str, float]]) -> list[dict]:
     params = load_params()
     seed, batch = integer(params, "robustness.seed", minimum=0), integer(params, "robustness.batch_size", minimum=1)
     robustness = json.loads(ROBUSTNESS.read_text())
-    measured = {(s["perturbation"], float(s["value"])): s["accuracy"] for s in robustness["keras"].get("settings", [])}
-    todo = settings or [(name, value) for name, value, _ in below_goal(robustness, "keras", GOAL_EACH)]
+    scored = entry(robustness, DEPLOYED_SCORES)
+    measured = {(s["perturbation"], float(s["value"])): s["accuracy"] for s in robustness[scored].get("settings", [])}
+    todo = settings or [(name, value) for name, value, _ in below_goal(robustness, scored, GOAL_EACH)]
     spec = read_spec()
     images, y = spec.load_subset("test")
     predict = load_runner(DEPLOYED, batch_size=batch).predict

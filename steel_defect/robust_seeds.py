@@ -28,6 +28,7 @@ def label(setting: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
 
 
+DEPLOYED = "deployed"  # whichever form of the deployed model a run scored first (robustness.models)
 SCORES = ("clean_accuracy", "worst_moderate_accuracy")  # two runs of one seed on one machine agree on both
 
 
@@ -39,7 +40,7 @@ def collect(
     runs: list[Run],
     reference: Run,
     up: Upstream,
-    model: str = "keras",
+    model: str = DEPLOYED,
     also: Sequence[Run] = (),
     kept: dict | None = None,
 ) -> dict:
@@ -65,7 +66,7 @@ def collect(
     home, left_out = reference.machine, []
     for run in runs:
         robustness = run.files.get(ROBUSTNESS) or {}
-        if model not in robustness or not any(same_pipeline(run, r, up, needs=ROBUSTNESS) for r in references):
+        if entry(robustness, model) not in robustness or not any(same_pipeline(run, r, up, needs=ROBUSTNESS) for r in references):
             continue
         if None not in (home, run.machine) and run.machine != home:
             left_out.append({"name": run.name, "seed": run.seed, "why": f"another machine ({machine_text(run.machine)})"})
@@ -92,9 +93,17 @@ def collect(
     return out
 
 
+def entry(robustness: dict, model: str) -> str:
+    """The key of robustness.json that holds `model`'s scores; DEPLOYED is the entry the run names as
+    the deployed model's (robustness.models' first; 'keras' in runs older than that list)."""
+    if model != DEPLOYED:
+        return model
+    return (robustness.get("deployed") or {}).get("model", "keras")
+
+
 def _row(run: Run, robustness: dict, model: str) -> dict:
     """One run's line of the table, with every moderate score, so a later gathering can keep it."""
-    x, n = robustness[model], int(robustness["test_images"])
+    x, n = robustness[entry(robustness, model)], int(robustness["test_images"])
     return {
         "seed": run.seed,
         "name": run.name,
@@ -231,6 +240,7 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
     if augment.get("specks") and _chance(augment, "specks_probability") != augment.get("probability", 1.0):
         light += f", specks with probability {_chance(augment, 'specks_probability'):g}"
     identity = table["identity"]
+    which = "deployed" if table["model"] in ("keras", DEPLOYED) else f"deployed {table['model']}"
     about_model = {
         "per_image": ", each image standardised inside the model",
         "center": ", each image's mean removed inside the model (model.normalize center)",
@@ -256,7 +266,7 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         )
         where += f" Left out, made elsewhere: {shown}."
     return "\n".join(parts) + (
-        f"\nMean ± sample std over split seeds of the deployed {table['model']} model's test accuracy, each perturbation at "
+        f"\nMean ± sample std over split seeds of the {which} model's test accuracy, each perturbation at "
         f"its worst moderate strength (robustness.moderate). Photometric augmentation: {light}. "
         f"{identity.get('backbone')} ({identity.get('weights')}), {identity.get('input')} input"
         f"{about_model}. Issue 10's goals (means): "

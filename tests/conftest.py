@@ -120,7 +120,7 @@ TINY = {
     # every perturbation, one or two strengths each (the second beyond the moderate bound)
     "robustness": {
         "seed": 0,
-        "exported": "float16",
+        "models": ["keras", "float16"],
         "batch_size": 5,  # the last batch of the 12 test images is short
         "perturbations": {
             "gaussian_noise": [10, 20],

@@ -97,7 +97,7 @@ def test_any_class_folder_dataset_runs_end_to_end_and_reads_only_declared_params
     assert all(speed[m]["ms_batch1_median"] > 0 and speed[m]["runs"] == 5 for m in ("keras", "int8"))
     assert "| reported: NASNet-Mobile fine-tuned (seed)" in Path("metrics/benchmark.md").read_text(), "the paper beside ours"
     robust = json.loads(Path("metrics/robustness.json").read_text())
-    assert set(robust) == {"test_images", "seed", "keras", "float16"}, "colour images go through every perturbation"
+    assert set(robust) == {"test_images", "seed", "deployed", "keras", "float16"}, "colour images go through every perturbation"
     for png in (
         "plots/confusion_matrix.png",
         "plots/roc.png",

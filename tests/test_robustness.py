@@ -85,7 +85,8 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     tiny_pipeline(project, export__kinds=["float32", "float16"])
     robustness.main()
     results = json.loads(Path("metrics/robustness.json").read_text())
-    assert set(results) == {"test_images", "seed", "keras", "float16"}
+    assert set(results) == {"test_images", "seed", "deployed", "keras", "float16"}
+    assert results["deployed"] == {"model": "keras"}
     keras = results["keras"]
     assert len(keras["settings"]) == 13 and sum(r["moderate"] for r in keras["settings"]) == 11
     assert keras["worst_accuracy"] <= keras["worst_moderate_accuracy"] <= 1.0
@@ -98,10 +99,15 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     for path in ("plots/robustness.csv", "plots/robustness.png", "plots/robustness_examples.png"):
         assert Path(path).stat().st_size > 0, path
 
-    set_param(project, "robustness.exported", "int8")
-    with pytest.raises(UserError, match="'robustness.exported' is 'int8'; export wrote float32, float16"):
+    set_param(project, "robustness.models", ["float32"])
+    robustness.main()
+    results = json.loads(Path("metrics/robustness.json").read_text())
+    assert set(results) == {"test_images", "seed", "deployed", "float32"}, "the deployed model through its float32 export"
+    assert results["deployed"]["model"] == "float32" and 0 <= results["deployed"]["agrees_with_keras"] <= 1
+    set_param(project, "robustness.models", ["keras", "int8"])
+    with pytest.raises(UserError, match=r"'robustness.models' is \['keras', 'int8'\]; .*\(float32, float16\)"):
         robustness.main()
-    set_param(project, "robustness.exported", None)
+    set_param(project, "robustness.models", ["keras"])
     set_param(project, "robustness.perturbations.fog", [1])
     with pytest.raises(UserError, match="'robustness.perturbations.fog' is unknown"):
         robustness.main()
