@@ -22,9 +22,16 @@ def build_head(n_features: int, n_classes: int, units: int, dropout: float) -> k
 
 
 def compiled_head(n_features: int, n_classes: int, units: int, dropout: float, learning_rate: float) -> keras.Model:
-    """The head, compiled as train_head trains it (Adam, sparse cross-entropy, accuracy)."""
+    """The head, compiled as train_head trains it (Adam, sparse cross-entropy, accuracy).
+
+    32 steps run per call into TensorFlow: the head is small enough that Python's per-step overhead
+    was a third of its fitting time (the learning curve fits it 20 times), and the weights come out
+    the same bit for bit.
+    """
     head = build_head(n_features, n_classes, units, dropout)
-    head.compile(keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    head.compile(
+        keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"], steps_per_execution=32
+    )
     return head
 
 
