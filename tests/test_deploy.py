@@ -143,7 +143,7 @@ def test_min_confidence_coverage_on_known_numbers():
 
 
 def test_the_confusion_matrix_names_its_most_confused_pair():
-    """One helper counts confusions for the figure's title and for the error analysis (experiments/robust_errors)."""
+    """The confusion matrix's title names the pair most often confused, and the count of each pair."""
     y, predicted = np.array([0, 0, 1, 1, 2]), np.array([1, 1, 0, 1, 2])
     assert confusions(y, predicted, ["crazing", "inclusion", "scale"]) == [
         ("crazing", "inclusion", 2),

@@ -103,7 +103,7 @@ def test_every_file_in_metrics_and_plots_is_a_stage_output_or_a_declared_aggrega
 
 
 def test_every_package_module_serves_a_stage_the_cli_or_a_make_target():
-    """steel_defect/ is the product; analysis for one question lives in experiments/."""
+    """steel_defect/ is the product; analysis for one question lives apart from it, and goes when answered."""
     makefile = (ROOT / "Makefile").read_text()
     entry_points = [*(ROOT / "stages").glob("*.py"), ROOT / "steel_defect" / "cli.py"]
     entry_points += [ROOT / (m.replace(".", "/") + ".py") for m in re.findall(r"-m ((?:steel_defect|tools)\.\w+)", makefile)]
