@@ -74,6 +74,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copyfile(ROOT / committed, repo / committed)
     for key, value in {**PARAMS, **TINY}.items():
         set_param(repo, key, value)
+    # the export kinds a user's run makes; the other kinds and the curve's repeats have stage tests of their own
+    set_param(repo, "export.kinds", ["float32", "float16"])
+    set_param(repo, "curve.quick.repeats", 1)
     write_dataset(repo / "source")
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
