@@ -1,7 +1,8 @@
 """Stage select: score every candidate model on the validation images and deploy the best in models/deployed/.
 
 The model users get is chosen on validation data, never on test (see steel_defect/selection.py for
-the rule); models/deployed/model.json records the choice, why, the classes, the input it expects,
+the rule: the lowest validation log-loss, unless another candidate makes significantly fewer
+errors); models/deployed/model.json records the choice, why, the classes, the input it expects,
 the backbone and weights, and the commit and params it was trained from (steel_defect/deploy.py reads it).
 With select.validation: perturbed each candidate is also scored on the validation images under
 finetune.validation_perturbations, seeded by augment.seed as fine_tune's early stopping is.
@@ -10,13 +11,15 @@ finetune.validation_perturbations, seeded by augment.seed as fine_tune's early s
 import json
 from pathlib import Path
 
+import numpy as np
+
 from steel_defect.atomic import atomic_dir, save_model, write_json
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import git_commit, params_sha256
 from steel_defect.errors import run_stage
-from steel_defect.params import choice, choices_list, integer, load_params
+from steel_defect.params import choice, choices_list, integer, load_params, number
 from steel_defect.perturb import perturbation_table
-from steel_defect.selection import CANDIDATES, VALIDATION, choose, load_candidates, score, score_perturbed
+from steel_defect.selection import CANDIDATES, VALIDATION, choose, load_candidates, right, score, score_perturbed
 
 OUT = Path("models/deployed")
 
@@ -30,12 +33,17 @@ def main() -> None:
     family = perturbation_table(params, "finetune.validation_perturbations")  # read (and checked) either way
     batch_size = integer(params, "features.batch_size", minimum=1)
     seed = integer(params, "augment.seed", minimum=0)
+    significance = number(params, "select.significance", 0, 1, open_low=True)
     candidates = load_candidates(names)
-    scores = {name: score(y, model.predict(images, batch_size=batch_size, verbose=0)) for name, model in candidates.items()}
+    probs = {name: model.predict(images, batch_size=batch_size, verbose=0) for name, model in candidates.items()}
+    scores = {name: score(y, p) for name, p in probs.items()}
+    correct = {name: right(y, p) for name, p in probs.items()}
     if perturbed:
-        for name, extra in score_perturbed(candidates, images, y, family, seed, batch_size).items():
+        extras, perturbed_correct = score_perturbed(candidates, images, y, family, seed, batch_size)
+        for name, extra in extras.items():
             scores[name]["perturbed"] = extra
-    chosen, why = choose(scores, len(y))
+            correct[name] = np.concatenate([correct[name], perturbed_correct[name]])
+    chosen, why = choose(scores, len(y), correct, significance)
     for name, s in scores.items():
         errors = f"{s['errors']} errors in {len(y)}"
         if "perturbed" in s:

@@ -91,7 +91,7 @@ TINY = {
     },
     "baseline": {"C": 1.0, "max_iter": 200},
     "optimizer": "adamax",
-    "select": {"candidates": ["fine_tuned", "head", "baseline"], "validation": "clean"},
+    "select": {"candidates": ["fine_tuned", "head", "baseline"], "significance": 0.05, "validation": "clean"},
     "compare": {"datasets": ["NEU-CLS", "NEU"]},
     "curve": {
         "grid": "quick",
