@@ -127,7 +127,7 @@ def compare_rows(robust: dict, evaluate: dict, dataset: str) -> list[dict]:
     for name, result in robust.items():
         if not isinstance(result, dict) or "worst_moderate_accuracy" not in result:
             continue
-        which = "deployed" if name == "keras" else f"deployed, through its LiteRT {name} export"
+        which = "deployed" if name == "keras" else f"deployed, through its {describe_model(name)}"
         accuracy = result["worst_moderate_accuracy"]
         rows.append(
             {
