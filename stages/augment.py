@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.atomic import atomic_dir
-from steel_defect.augmentation import Photometric, augment_images
+from steel_defect.augmentation import augment_images, check_held_out, held_out_params, photometric_params, trained_families
 from steel_defect.dataset import read_spec
 from steel_defect.errors import UserError, run_stage
 from steel_defect.images import write_png
@@ -21,29 +21,16 @@ def own_chance(params: dict, key: str) -> float | None:
     return None if get(params, key, None) is None else number(params, key, 0.0, 1.0)
 
 
-def _jpeg_quality(params: dict) -> float:
-    """augment.jpeg: 0 (off, also when absent) or the lowest JPEG quality a copy is compressed at, 1 to 100."""
-    quality = number(params, "augment.jpeg", 0.0, 100.0, default=0.0)
-    if 0 < quality < 1:
-        raise UserError(f"params.yaml: 'augment.jpeg' is {quality:g}; expected 0 (off) or the lowest JPEG quality, 1 to 100")
-    return quality
-
-
 def main() -> None:
     params = load_params()
     copies = integer(params, "augment.copies", minimum=0)
     angles = get(params, "augment.rotations")
     if not isinstance(angles, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in angles):
         raise UserError(f"params.yaml: 'augment.rotations' is {angles!r}; expected a list of angles in degrees")
-    photometric = Photometric(
-        brightness=number(params, "augment.brightness", 0.0, 1.0),
-        contrast=number(params, "augment.contrast", 0.0, 1.0),
-        gain=number(params, "augment.gain", 0.0, 1.0),
-        noise=number(params, "augment.noise", 0.0, 255.0),
-        specks=number(params, "augment.specks", 0.0, 1.0),
-        blur=number(params, "augment.blur", 0.0, 10.0),
-        jpeg=_jpeg_quality(params),
-    )
+    photometric = photometric_params(params)
+    flip = boolean(params, "augment.horizontal_flip")
+    # families declared held out of training are measured by the robustness stage as unseen: none may reach a copy
+    check_held_out(held_out_params(params), trained_families(photometric, angles, flip))
     probability = number(params, "augment.probability", 0.0, 1.0)
     light_probability = own_chance(params, "augment.light_probability")
     specks_probability = own_chance(params, "augment.specks_probability")
@@ -63,7 +50,7 @@ def main() -> None:
         images,
         copies,
         angles,
-        boolean(params, "augment.horizontal_flip"),
+        flip,
         shear=number(params, "augment.shear", 0.0, 1.0),
         zoom=number(params, "augment.zoom", 0.0, 0.9),
         seed=integer(params, "augment.seed", minimum=0),

@@ -68,7 +68,7 @@ def main() -> None:
     figure(same, "plots/compare.png", datasets[0])
     split_seed, strategy = integer(params, "split.seed", minimum=0), get(params, "split.strategy")
     with atomic_file("metrics/headline.md") as tmp:
-        tmp.write_text(headline(evaluate, benchmark, read_json(ROBUST_SEEDS), curve, split_seed, strategy))
+        tmp.write_text(headline(evaluate, benchmark, read_json(ROBUST_SEEDS), curve, split_seed, strategy, robust))
     print(
         f"compare: {len(same)} rows on {datasets[0]} ({(same['origin'] != 'measured (this project)').sum()} reported), "
         f"{len(other)} on other datasets -> metrics/compare.md, plots/compare.png"

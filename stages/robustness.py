@@ -7,7 +7,11 @@ model through its float32 LiteRT export, about twice as fast as Keras on 2 cores
 checks that its predictions match Keras's on the test images and records the agreement, which this
 stage repeats in its output (`deployed`). Writes:
 - metrics/robustness.json (a DVC metric): per model, clean accuracy, the worst case over the
-  moderate strengths in `robustness.moderate`, the worst case overall, and every setting;
+  moderate strengths in `robustness.moderate`, the worst case overall, and every setting; the
+  families `robustness.held_out` keeps out of training (the augment stage refuses to train on
+  them) are summarised apart, as the honest measure of what the model was never shown, and
+  `families` says which families the augmented copies carry (trained), do not (not_trained),
+  or must not (held_out);
 - metrics/robustness.md, the table docs/results.md shows;
 - plots/robustness.csv, the DVC plot: worst moderate accuracy per perturbation;
 - plots/robustness.png (accuracy against strength) and plots/robustness_examples.png (one test
@@ -21,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from steel_defect.atomic import atomic_file, write_json
+from steel_defect.augmentation import held_out_params, photometric_params, trained_families
 from steel_defect.dataset import read_spec
 from steel_defect.deploy import load_runner
 from steel_defect.errors import UserError, run_stage
@@ -53,6 +58,11 @@ def main() -> None:
     batch = integer(params, "robustness.batch_size", minimum=1)
     threads = integer(params, "export.threads", minimum=1)
     perturbations, moderate = perturbation_params(params)
+    held_out = held_out_params(params)
+    if missing := [n for n in held_out if n not in perturbations]:
+        raise UserError(f"params.yaml: 'robustness.held_out' lists {', '.join(missing)}; add it to robustness.perturbations")
+    rotations = get(params, "augment.rotations")
+    trained = trained_families(photometric_params(params), rotations, bool(get(params, "augment.horizontal_flip")))
     exported = json.loads((EXPORT / "model.json").read_text())
     names = strings(params, "robustness.models")
     unknown = [n for n in names if n != "keras" and n not in exported["formats"]]
@@ -79,8 +89,13 @@ def main() -> None:
             rows[model].append({"perturbation": name, "value": value, "strength": strength(name, value), "accuracy": acc})
         print(f"robustness: {name} {value:g}: " + ", ".join(f"{m} {a:.4f}" for m, a in scores.items()), flush=True)
 
-    results = {model: summarise(clean[model], rows[model], moderate) for model in models}
-    write_json(OUT, {"test_images": len(y), "seed": seed, "deployed": deployed(names[0]), **results})
+    results = {model: summarise(clean[model], rows[model], moderate, held_out) for model in models}
+    families = {
+        "trained": [n for n in perturbations if n in trained and n not in held_out],
+        "not_trained": [n for n in perturbations if n not in trained and n not in held_out],
+        "held_out": held_out,
+    }
+    write_json(OUT, {"test_images": len(y), "seed": seed, "deployed": deployed(names[0]), "families": families, **results})
     first = results[names[0]]["moderate"]  # the plot's x: the first model's accuracy, then every model's by name
     worst = pd.DataFrame(
         [
@@ -91,7 +106,7 @@ def main() -> None:
     with atomic_file(PLOT) as tmp:
         worst.to_csv(tmp, index=False, float_format="%.6f")
     with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(results, len(y)))
+        tmp.write_text(markdown(results, len(y), trained, held_out))
     curves_figure("plots/robustness.png", results, perturbations, moderate)
     contact_sheet("plots/robustness_examples.png", images[0], perturbations, seed)
     for model, r in results.items():

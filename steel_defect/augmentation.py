@@ -27,7 +27,8 @@ import numpy as np
 from scipy import ndimage
 
 from steel_defect.errors import UserError
-from steel_defect.perturb import perturb
+from steel_defect.params import get, number
+from steel_defect.perturb import PERTURBATIONS, perturb
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,83 @@ class Photometric:
     specks: float = 0.0  # up to this fraction of pixels set to black or white
     blur: float = 0.0  # Gaussian blur, sigma up to this many pixels
     jpeg: float = 0.0  # JPEG compression at a quality from this up to 100 (0: none); the one lower-is-stronger key
+    # a line-scan camera's artefacts (steel_defect.perturb names them alike)
+    column_gain: float = 0.0  # per-column gains from N(1, sigma), sigma up to this
+    row_gain: float = 0.0  # per-row gains from N(1, sigma), sigma up to this
+    dead_columns: float = 0.0  # up to this many columns stuck at 0 or 255
 
     def any(self) -> bool:
         return any(astuple(self))
+
+
+# The robustness stage's perturbation families each augmentation key trains on (None: on when truthy).
+# A family the params hold out of training (`robustness.held_out`) must not be among them.
+TRAINS = {
+    "brightness": "brightness",
+    "contrast": "contrast",
+    "gain": "gain",
+    "noise": "gaussian_noise",
+    "specks": "salt_pepper",
+    "blur": "gaussian_blur",
+    "jpeg": "jpeg_quality",
+    "column_gain": "column_gain",
+    "row_gain": "row_gain",
+    "dead_columns": "dead_columns",
+}
+
+
+def _jpeg_quality(params: dict) -> float:
+    """augment.jpeg: 0 (off, also when absent) or the lowest JPEG quality a copy is compressed at, 1 to 100."""
+    quality = number(params, "augment.jpeg", 0.0, 100.0, default=0.0)
+    if 0 < quality < 1:
+        raise UserError(f"params.yaml: 'augment.jpeg' is {quality:g}; expected 0 (off) or the lowest JPEG quality, 1 to 100")
+    return quality
+
+
+def photometric_params(params: dict) -> Photometric:
+    """The photometric and line-camera changes in params.yaml's augment section, checked."""
+    return Photometric(
+        brightness=number(params, "augment.brightness", 0.0, 1.0),
+        contrast=number(params, "augment.contrast", 0.0, 1.0),
+        gain=number(params, "augment.gain", 0.0, 1.0),
+        noise=number(params, "augment.noise", 0.0, 255.0),
+        specks=number(params, "augment.specks", 0.0, 1.0),
+        blur=number(params, "augment.blur", 0.0, 10.0),
+        jpeg=_jpeg_quality(params),
+        column_gain=number(params, "augment.column_gain", 0.0, 1.0, default=0.0),
+        row_gain=number(params, "augment.row_gain", 0.0, 1.0, default=0.0),
+        dead_columns=float(number(params, "augment.dead_columns", 0.0, 100.0, default=0.0)),
+    )
+
+
+def held_out_params(params: dict) -> list[str]:
+    """robustness.held_out: the perturbation families kept out of training, each a known family listed once."""
+    names = get(params, "robustness.held_out", None) or []
+    if not isinstance(names, list) or any(n not in PERTURBATIONS for n in names) or len(set(names)) != len(names):
+        raise UserError(f"params.yaml: 'robustness.held_out' is {names}; list each once, from {', '.join(PERTURBATIONS)}")
+    return names
+
+
+def trained_families(photometric: Photometric, rotations: list[float], horizontal_flip: bool) -> set[str]:
+    """The robustness families the augmented copies show the model: photometric changes that are on, and tilt and flips."""
+    families = {family for key, family in TRAINS.items() if getattr(photometric, key)}
+    if any(float(a) % 360 for a in rotations):
+        families |= {"rotation", "flip"}  # 90 and 180 degree turns are flips' near-equivalents, so both count
+    if horizontal_flip:
+        families.add("flip")
+    return families
+
+
+def check_held_out(held_out: list[str], trained: set[str]) -> None:
+    """One line naming each held-out family the augmentation would train on, and what to change."""
+    leaked = [name for name in held_out if name in trained]
+    if leaked:
+        keys = {family: key for key, family in TRAINS.items()} | {"rotation": "rotations", "flip": "horizontal_flip"}
+        raise UserError(
+            f"params.yaml: 'robustness.held_out' lists {', '.join(leaked)}, but "
+            + ", ".join(f"'augment.{keys[n]}'" for n in leaked)
+            + " trains on it; turn that off or take it out of robustness.held_out"
+        )
 
 
 def _on(rng: np.random.Generator, n: int, probability: float) -> np.ndarray:
@@ -68,7 +143,7 @@ def sensor(
     probability: float = 1.0,
     specks_probability: float | None = None,
 ) -> np.ndarray:
-    """Blur (the optics), then gain, noise, specks (the sensor), then JPEG, on float pixels (n, h, w, c).
+    """Blur (the optics), then gain, stripes, noise, specks, dead columns (the sensor), then JPEG, on float pixels (n, h, w, c).
 
     Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
     change (a change it does not get has strength 0). The draws at probability 1 are those made
@@ -82,6 +157,12 @@ def sensor(
     if photometric.gain:
         gains = rng.uniform(1 - photometric.gain, 1 + photometric.gain, (n, 1, 1, 1))
         x = x * np.where(_per_image(rng, n, probability), gains, 1.0)
+    for key, axis in (("column_gain", 2), ("row_gain", 1)):  # drawn only when on: the default's copies stay as they were
+        if getattr(photometric, key):
+            sigmas = rng.uniform(0, getattr(photometric, key), n) * _on(rng, n, probability)
+            shape = [n, 1, 1, 1]
+            shape[axis] = x.shape[axis]
+            x = x * (1.0 + rng.normal(size=shape) * sigmas.reshape(n, 1, 1, 1))
     if photometric.noise:
         noise = rng.normal(size=x.shape) * rng.uniform(0, photometric.noise, (n, 1, 1, 1))
         x = x + noise * _per_image(rng, n, probability)
@@ -91,6 +172,12 @@ def sensor(
         fractions = rng.uniform(0, photometric.specks, (n, 1, 1)) * _per_image(rng, n, speck_chance)[..., 0]
         hit = pixels < fractions  # all channels of a pixel
         x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
+    if photometric.dead_columns:
+        counts = rng.integers(0, int(photometric.dead_columns) + 1, n) * _on(rng, n, probability).astype(int)
+        x = np.array(x, dtype=float)
+        for i, count in enumerate(counts):
+            columns = rng.choice(x.shape[2], min(count, x.shape[2]), replace=False)
+            x[i, :, columns] = 255.0 * rng.integers(0, 2, (len(columns), 1, 1))
     if photometric.jpeg:
         qualities = rng.integers(int(round(photometric.jpeg)), 101, n)
         on = _on(rng, n, probability)

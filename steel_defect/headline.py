@@ -17,8 +17,31 @@ def _pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
+def camera_faults(robustness: dict) -> str | None:
+    """The deployed model's worst moderate accuracy in each group of families: those training showed, those it
+    did not, and those held out of it by declaration (metrics/robustness.json's `families`); None for older files."""
+    groups, model = robustness.get("families"), robustness.get("deployed", {}).get("model")
+    if not groups or model not in robustness:
+        return None
+    moderate = robustness[model]["moderate"]
+    parts = []
+    for key, label in (("trained", "trained on"), ("not_trained", "not trained on"), ("held_out", "held out of training")):
+        scored = [(moderate[n]["accuracy"], n) for n in groups[key] if n in moderate]
+        if scored:
+            worst, name = min(scored)
+            names = ", ".join(n.replace("_", " ") for n in groups[key])
+            parts.append(f"{label} ({names}): **{_pct(worst)}** ({name.replace('_', ' ')})")
+    return "; ".join(parts)
+
+
 def headline(
-    evaluate: dict, benchmark: dict | None, robust_seeds: dict | None, curve: dict | None, split_seed: int, strategy: str
+    evaluate: dict,
+    benchmark: dict | None,
+    robust_seeds: dict | None,
+    curve: dict | None,
+    split_seed: int,
+    strategy: str,
+    robustness: dict | None = None,
 ) -> str:
     """A short Markdown table: what was measured, the number, and the file it comes from."""
     chosen = f" ({evaluate['chosen']})" if "chosen" in evaluate else ""
@@ -31,6 +54,16 @@ def headline(
             "[metrics/evaluate/metrics.json](metrics/evaluate/metrics.json)",
         ]
     ]
+    faults = camera_faults(robustness) if robustness else None
+    if faults:
+        rows.append(
+            [
+                "Same model, camera faults at moderate strength, the worst of each group of families "
+                f"({robustness['test_images']} test images each)",
+                faults,
+                "[metrics/robustness.json](metrics/robustness.json)",
+            ]
+        )
     stratified = ((robust_seeds or {}).get("strategies") or {}).get("stratified")
     if stratified:
         runs = stratified["runs"]

@@ -1,4 +1,6 @@
-"""What a camera over a hot strip mill does to an image: noise, specks, light, blur, compression, tilt.
+"""What a camera over a hot strip mill does to an image: noise, specks, light, blur, compression, tilt,
+and a line-scan camera's own artefacts: gain stripes along rows and columns, dead or hot columns,
+jitter between lines.
 
 Each perturbation takes float pixels 0..255 shaped (n, height, width, channels) and a strength in
 its own unit (params.yaml, `robustness.perturbations`), and returns pixels of the same shape
@@ -32,6 +34,13 @@ NEUTRAL = {
     "jpeg_quality": 100.0,  # JPEG quality (100: not compressed at all, the identity)
     "rotation": 0.0,  # degrees, about the centre, edges mirrored
     "flip": 0.0,  # 0 none, 1 left-right, 2 up-down
+    # a line-scan camera's artefacts (the sensor is one row of pixels; the strip's motion makes the other axis)
+    "column_gain": 0.0,  # sigma of a per-column gain drawn from N(1, sigma): pixel response non-uniformity
+    "row_gain": 0.0,  # sigma of a per-row gain drawn from N(1, sigma): lamp flicker from line to line
+    "dead_columns": 0.0,  # columns per image stuck at 0 or 255 (dead or hot pixels of the line sensor)
+    "row_jitter": 0.0,  # sigma, in pixels, of each row's sideways shift: encoder jitter between lines
+    "vignetting": 0.0,  # light falloff towards the corners: pixels times 1 - this * (distance from centre)^2
+    "occlusion": 0.0,  # fraction of each image hidden by a flat patch of its mean grey: steam, water, scale
 }
 
 
@@ -103,6 +112,62 @@ def _flip(x: np.ndarray, which: float, rng: np.random.Generator) -> np.ndarray:
     return {0: x, 1: x[:, :, ::-1], 2: x[:, ::-1]}[int(which)]
 
 
+def _column_gain(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Each image its own draw (one camera calibration per image), one gain per column across all its rows."""
+    return x * rng.normal(1.0, sigma, (len(x), 1, x.shape[2], 1)) if sigma else x
+
+
+def _row_gain(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    return x * rng.normal(1.0, sigma, (len(x), x.shape[1], 1, 1)) if sigma else x
+
+
+def _dead_columns(x: np.ndarray, count: float, rng: np.random.Generator) -> np.ndarray:
+    n = min(int(round(count)), x.shape[2])
+    if not n:
+        return x
+    out = x.copy()
+    for i in range(len(x)):
+        for column in rng.choice(x.shape[2], n, replace=False):
+            out[i, :, column] = 255.0 * rng.integers(0, 2)
+    return out
+
+
+def _row_jitter(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Each row moved sideways by a whole number of pixels drawn from N(0, sigma), edges mirrored."""
+    if not sigma:
+        return x
+    n, height, width, _ = x.shape
+    shifts = np.rint(rng.normal(0.0, sigma, (n, height))).astype(int)
+    columns = np.arange(width)[None, None, :] - shifts[..., None]  # (n, height, width): where each pixel comes from
+    period = 2 * width - 2 if width > 1 else 1
+    columns = np.mod(columns, period)
+    columns = np.where(columns >= width, period - columns, columns)  # reflect, as the other geometric faults do
+    return np.take_along_axis(x, columns[..., None].repeat(x.shape[3], axis=3), axis=2)
+
+
+def _vignetting(x: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    if not amount:
+        return x
+    _, height, width, _ = x.shape
+    yy, xx = np.mgrid[-1 : 1 : height * 1j, -1 : 1 : width * 1j]
+    return x * (1.0 - amount * (xx**2 + yy**2) / 2.0)[None, ..., None]
+
+
+def _occlusion(x: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """One axis-aligned patch per image covering `fraction` of it, at a random place, filled with the image's mean."""
+    if not fraction:
+        return x
+    _, height, width, _ = x.shape
+    out = x.copy()
+    for i in range(len(x)):
+        aspect = rng.uniform(0.5, 2.0)  # height / width of the patch
+        h = min(height, max(1, int(round(np.sqrt(fraction * height * width * aspect)))))
+        w = min(width, max(1, int(round(fraction * height * width / h))))
+        top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+        out[i, top : top + h, left : left + w] = x[i].mean(axis=(0, 1))
+    return out
+
+
 PERTURBATIONS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.ndarray]] = {
     "gaussian_noise": _gaussian_noise,
     "salt_pepper": _salt_pepper,
@@ -115,6 +180,12 @@ PERTURBATIONS: dict[str, Callable[[np.ndarray, float, np.random.Generator], np.n
     "jpeg_quality": _jpeg,
     "rotation": _rotation,
     "flip": _flip,
+    "column_gain": _column_gain,
+    "row_gain": _row_gain,
+    "dead_columns": _dead_columns,
+    "row_jitter": _row_jitter,
+    "vignetting": _vignetting,
+    "occlusion": _occlusion,
 }
 
 

@@ -5,6 +5,7 @@ Kept apart from the stage so the tests can check the summaries on known numbers.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -25,21 +26,24 @@ def is_moderate(name: str, value: float, moderate: dict[str, float]) -> bool:
     return strength(name, value) <= moderate[name] + 1e-9
 
 
-def summarise(clean: float, rows: list[dict], moderate: dict[str, float]) -> dict:
+def summarise(clean: float, rows: list[dict], moderate: dict[str, float], held_out: Collection[str] = ()) -> dict:
     """For one model: clean accuracy, the worst moderate setting, the worst setting, and each perturbation's worst moderate one.
 
-    A row is moderate when its strength is within that perturbation's bound in `moderate`.
+    A row is moderate when its strength is within that perturbation's bound in `moderate`. Families in
+    `held_out` (kept out of training by declaration) are summarised apart, as `held_out_worst_moderate*`,
+    so the worst cases above speak of what the model may have been shown and the held-out ones of generalisation.
     """
     marked = [{**r, "moderate": is_moderate(r["perturbation"], r["value"], moderate)} for r in rows]
-    mild = [r for r in marked if r["moderate"]]
     per = {}
-    for r in mild:
-        if r["perturbation"] not in per or r["accuracy"] < per[r["perturbation"]]["accuracy"]:
+    for r in marked:
+        if r["moderate"] and (r["perturbation"] not in per or r["accuracy"] < per[r["perturbation"]]["accuracy"]):
             per[r["perturbation"]] = {"value": r["value"], "accuracy": r["accuracy"]}
+    seen = [r for r in marked if r["perturbation"] not in held_out]
+    mild = [r for r in seen if r["moderate"]]
     worst_mild = min(mild, key=lambda r: r["accuracy"]) if mild else None
-    worst = min(marked, key=lambda r: r["accuracy"]) if marked else None
+    worst = min(seen, key=lambda r: r["accuracy"]) if seen else None
     label = lambda r: f"{r['perturbation']} {r['value']:g}"  # noqa: E731
-    return {
+    summary = {
         "clean_accuracy": clean,
         "worst_moderate_accuracy": worst_mild["accuracy"] if worst_mild else clean,
         "worst_moderate": label(worst_mild) if worst_mild else None,
@@ -48,6 +52,13 @@ def summarise(clean: float, rows: list[dict], moderate: dict[str, float]) -> dic
         "moderate": {name: per[name] for name in moderate if name in per},
         "settings": marked,
     }
+    held = [r for r in marked if r["perturbation"] in held_out and r["moderate"]]
+    if held:
+        worst_held = min(held, key=lambda r: r["accuracy"])
+        summary["held_out"] = sorted({r["perturbation"] for r in held})
+        summary["held_out_worst_moderate_accuracy"] = worst_held["accuracy"]
+        summary["held_out_worst_moderate"] = label(worst_held)
+    return summary
 
 
 def takeaway(results: dict[str, dict]) -> str:
@@ -159,8 +170,10 @@ def describe_model(name: str) -> str:
     return "Keras" if name == "keras" else f"LiteRT {name} export"
 
 
-def markdown(results: dict[str, dict], test_images: int) -> str:
-    """One row per perturbation: accuracy of each model at each strength (moderate ones unstarred), then the summary.
+def markdown(results: dict[str, dict], test_images: int, trained: Collection[str] = (), held_out: Collection[str] = ()) -> str:
+    """One row per perturbation: whether training showed it, accuracy of each model at each strength (moderate
+    ones unstarred), then the summary. `trained`: the families the augmented copies carry; `held_out`: those
+    declared out of training.
 
     Reads `summarise`'s settings, which every model lists in the same order with their moderate flag.
     """
@@ -174,15 +187,29 @@ def markdown(results: dict[str, dict], test_images: int) -> str:
         scores = " / ".join(f"{100 * results[m]['settings'][i]['accuracy']:.1f}" for m in models)
         mark = "" if setting["moderate"] else "*"
         cells.setdefault(setting["perturbation"], []).append(f"{setting['value']:g}{mark}: {scores}")
-    rows = [{"perturbation": name.replace("_", " "), "strength: accuracy (%)": "; ".join(c)} for name, c in cells.items()]
-    summary = "; ".join(
-        f"{describe_model(m)}: clean {100 * r['clean_accuracy']:.2f}%, worst moderate {100 * r['worst_moderate_accuracy']:.2f}% "
-        f"({r['worst_moderate']}), worst {100 * r['worst_accuracy']:.2f}% ({r['worst']})"
-        for m, r in results.items()
-    )
+    shown = lambda name: "held out" if name in held_out else "trained" if name in trained else "not trained"  # noqa: E731
+    rows = [
+        {"perturbation": name.replace("_", " "), "in training": shown(name), "strength: accuracy (%)": "; ".join(c)}
+        for name, c in cells.items()
+    ]
+
+    def line(m: str, r: dict) -> str:
+        pct = lambda key: f"{100 * r[key]:.2f}%"  # noqa: E731
+        text = (
+            f"{describe_model(m)}: clean {pct('clean_accuracy')}, worst moderate {pct('worst_moderate_accuracy')} "
+            f"({r['worst_moderate']}), worst {pct('worst_accuracy')} ({r['worst']})"
+        )
+        if "held_out_worst_moderate_accuracy" in r:
+            held = f"{pct('held_out_worst_moderate_accuracy')} ({r['held_out_worst_moderate']})"
+            text += f", held-out families' worst moderate {held}"
+        return text
+
+    summary = "; ".join(line(m, r) for m, r in results.items())
     scored = " / ".join(map(describe_model, models))
     return (
         markdown_table(pd.DataFrame(rows))
         + f"\nTest accuracy of the deployed model on the {test_images} test images, each perturbed ({scored}); * beyond "
-        f"the moderate bound (robustness.moderate). {summary}. Generated by `dvc repro robustness`.\n"
+        f"the moderate bound (robustness.moderate). In training: the augmented copies carry it (trained), do not "
+        f"(not trained), or must not (held out: robustness.held_out, reported apart). {summary}. "
+        f"Generated by `dvc repro robustness`.\n"
     )

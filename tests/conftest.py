@@ -50,6 +50,41 @@ def write_checksums(root: Path) -> None:
     (root / "SHA256SUMS").write_text("\n".join(lines) + "\n")
 
 
+# A user's own photos: names with spaces and accents, mixed formats and sizes, colour, unequal classes.
+# class name -> (images, file format, colour cast)
+USER_CLASSES = {
+    "rolled-in scale (laminé)": (12, "tif", (1.2, 0.9, 0.7)),
+    "scratch": (20, "jpeg", (0.8, 0.9, 1.2)),
+    "a very long class name for pitted surface defects": (9, "png", (1.0, 1.1, 0.8)),
+}
+USER_ODD = "scratch/img 3.jpeg"  # the one odd-sized photo
+
+
+def write_user_dataset(root: Path) -> Path:
+    """USER_CLASSES as class folders of colour photos, one of them 30x34 among 32x32."""
+    for c, (name, (count, fmt, cast)) in enumerate(USER_CLASSES.items()):
+        (root / name).mkdir(parents=True)
+        for n in range(count):
+            rng = np.random.default_rng(100 * c + n)
+            y, x = np.mgrid[0:SIZE, 0:SIZE]
+            pattern = [np.sin(x / 2.0), np.sin(y / 2.0), np.sin((x + y) / 3.0)][c]
+            gray = 128 + 60 * pattern + rng.normal(0, 15, (SIZE, SIZE))
+            image = Image.fromarray(np.clip(gray[..., None] * np.asarray(cast), 0, 255).astype(np.uint8), "RGB")
+            if f"{name}/img {n}.{fmt}" == USER_ODD:
+                image = image.resize((30, 34))
+            image.save(root / name / f"img {n}.{fmt}")
+    return root
+
+
+def use_user_dataset(folder: Path, source: str = "mill photos") -> None:
+    """Point the project's params at a user dataset written to `folder / source` (no size check, bigger held-out parts)."""
+    write_user_dataset(folder / source)
+    set_param(folder, "data.source", source)
+    set_param(folder, "data.expected_size", None)
+    set_param(folder, "split.test_fraction", 0.25)
+    set_param(folder, "split.val_fraction", 0.25)
+
+
 PARAMS = {
     "data": {"source": "source", "expected_size": [SIZE, SIZE], "odd_size": "resize", "color": "auto"},
     "split": {"strategy": "stratified", "group_size": 5, "test_fraction": 0.2, "val_fraction": 0.15, "seed": 0},
@@ -134,7 +169,9 @@ TINY = {
             "jpeg_quality": [30],
             "rotation": [15, 30],
             "flip": [1],
+            "row_jitter": [1],
         },
+        "held_out": ["row_jitter"],  # summarised apart, and never in the copies
         "moderate": {
             "gaussian_noise": 10,
             "salt_pepper": 0.01,
@@ -147,6 +184,7 @@ TINY = {
             "jpeg_quality": 70,
             "rotation": 15,
             "flip": 2,
+            "row_jitter": 1,
         },
     },
     "finetune": {

@@ -5,9 +5,10 @@ import pandas as pd
 import pytest
 
 from stages import augment, fetch, split
+from steel_defect import perturb as perturb_module
 from steel_defect.augmentation import Photometric, augment_images
 from steel_defect.errors import UserError
-from steel_defect.perturb import perturb
+from steel_defect.perturb import PERTURBATIONS, perturb
 from tests.conftest import set_param
 
 
@@ -31,13 +32,17 @@ def test_photometric_off_leaves_the_geometric_copies_alone():
     np.testing.assert_array_equal(plain, augment_images(x, 2, [0, 90], True, 0.2, 0.2, seed=3, photometric=Photometric()))
 
 
-@pytest.mark.parametrize("kind", ["brightness", "contrast", "gain", "noise", "specks", "blur"])
+SENSOR = ["brightness", "contrast", "gain", "noise", "specks", "blur", "column_gain", "row_gain", "dead_columns"]
+
+
+@pytest.mark.parametrize("kind", SENSOR)
 def test_each_photometric_change_is_seeded_and_grows_with_its_strength(kind: str):
     x = np.full((16, 24, 24, 1), 128, np.uint8)
     x[:, :, 12:] = 96  # some contrast for RandomContrast to scale
     plain = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3).astype(int)
     np.testing.assert_array_equal(plain, np.broadcast_to(x[:, None], plain.shape))
-    scale = {"brightness": 0.2, "contrast": 0.5, "gain": 0.2, "noise": 20.0, "specks": 0.05, "blur": 2.0}[kind]
+    scale = {"brightness": 0.2, "contrast": 0.5, "gain": 0.2, "noise": 20.0, "specks": 0.05, "blur": 2.0}.get(kind)
+    scale = scale or {"column_gain": 0.1, "row_gain": 0.1, "dead_columns": 8}[kind]
     changes = []
     for strength in (scale / 4, scale):
         light = Photometric(**{kind: strength})
@@ -173,6 +178,8 @@ def test_augment_stage_covers_training_images_only(project: Path):
         ("augment.specks_probability", 2),
         ("augment.jpeg", 0.5),
         ("augment.jpeg", 101),
+        ("augment.column_gain", -0.1),
+        ("robustness.held_out", ["fog"]),
     ],
 )
 def test_a_wrong_augment_param_is_named_and_writes_nothing(project: Path, key: str, value):
@@ -182,3 +189,44 @@ def test_a_wrong_augment_param_is_named_and_writes_nothing(project: Path, key: s
     with pytest.raises(UserError, match=key):
         augment.main()
     assert not Path("data/augmented").exists()
+
+
+def test_stripes_run_along_columns_and_rows_and_dead_columns_are_black_or_white():
+    x = np.full((8, 12, 16, 1), 100.0)
+    rng = lambda: np.random.default_rng(0)  # noqa: E731
+    from steel_defect.augmentation import sensor
+
+    columns = sensor(x, Photometric(column_gain=0.1), rng())
+    assert np.all(columns.std(axis=1) < 1e-9) and columns.std(axis=2).max() > 0, "one gain per column, the same down it"
+    rows = sensor(x, Photometric(row_gain=0.1), rng())
+    assert np.all(rows.std(axis=2) < 1e-9) and rows.std(axis=1).max() > 0
+    dead = sensor(x, Photometric(dead_columns=3), rng())
+    changed = np.any(dead != 100.0, axis=1)[..., 0]  # (n, width): columns that changed
+    assert changed.sum(axis=1).max() <= 3 and changed.any()
+    assert set(np.unique(dead[dead != 100.0])) <= {0.0, 255.0}
+
+
+def test_a_held_out_family_never_reaches_the_augmented_copies(project: Path, monkeypatch: pytest.MonkeyPatch):
+    """The default holds families out; augment runs without ever calling them, and refuses a param that would train on one."""
+    fetch.main()
+    split.main()
+    set_param(project, "augment.noise", 10)
+    set_param(project, "augment.column_gain", 0.03)
+    set_param(project, "augment.jpeg", 50)  # the one change that goes through steel_defect.perturb itself
+    held = ["row_jitter", "vignetting", "occlusion"]
+    set_param(project, "robustness.held_out", held)
+
+    def refuse(*args):
+        raise AssertionError("a held-out perturbation was applied to a training copy")
+
+    monkeypatch.setattr(perturb_module, "PERTURBATIONS", {**PERTURBATIONS, **dict.fromkeys(held, refuse)})
+    augment.main()
+    assert len(pd.read_csv("data/augmented/manifest.csv")) > 0
+
+    set_param(project, "robustness.held_out", ["row_jitter", "column_gain"])
+    with pytest.raises(UserError, match=r"'robustness.held_out' lists column_gain, but 'augment.column_gain' trains on it"):
+        augment.main()
+    set_param(project, "augment.column_gain", 0.0)
+    set_param(project, "robustness.held_out", ["flip"])
+    with pytest.raises(UserError, match=r"lists flip, but 'augment.horizontal_flip' trains on it"):
+        augment.main()

@@ -1,11 +1,15 @@
-"""Real `dvc repro` on a tiny copy of this project: identical reruns, and training stages killed part-way.
+"""Real `dvc repro` on a tiny copy of this project with a user's kind of dataset: identical reruns,
+only declared params read, training stages killed part-way, a fresh clone pulling from a remote.
 
-The copy uses this repository's own dvc.yaml, stages/ and steel_defect/, the tiny synthetic dataset
+The copy uses this repository's own dvc.yaml, stages/ and steel_defect/, a tiny synthetic dataset
+with a user's traits (colour, spaces and accents in names, mixed formats and sizes, unequal classes)
 and the tiny model params, so it exercises the same wiring a user's `dvc repro` does.
 """
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import shutil
 import signal
@@ -14,11 +18,16 @@ import sys
 import time
 from pathlib import Path
 
+import keras
+import numpy as np
 import psutil
 import pytest
 import yaml
+from PIL import Image
 
-from tests.conftest import PARAMS, TINY, set_param, write_dataset
+from steel_defect import params as params_module
+from tests.conftest import PARAMS, TINY, USER_CLASSES, USER_ODD, set_param, use_user_dataset
+from tests.test_dvc_wiring import STAGES, check_params_read
 
 ROOT = Path(__file__).resolve().parent.parent
 ENV = {
@@ -62,7 +71,7 @@ def leftovers(repo: Path) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git + DVC project with the real pipeline and tiny params, reproduced once."""
+    """A git + DVC project with the real pipeline, tiny params and a user's dataset, reproduced once."""
     repo = tmp_path_factory.mktemp("dvc-project")
     for folder in ("stages", "steel_defect", "data/NEU-CLS"):  # code, and NEU-CLS's listing (a dependency of fetch)
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
@@ -74,10 +83,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copyfile(ROOT / committed, repo / committed)
     for key, value in {**PARAMS, **TINY}.items():
         set_param(repo, key, value)
-    # the export kinds a user's run makes; the other kinds and the curve's repeats have stage tests of their own
-    set_param(repo, "export.kinds", ["float32", "float16"])
-    set_param(repo, "curve.quick.repeats", 1)
-    write_dataset(repo / "source")
+    set_param(repo, "curve.quick.repeats", 1)  # the repeats have a stage test of their own
+    use_user_dataset(repo)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
     run(["dvc", "config", "core.analytics", "false"], repo)
@@ -91,16 +98,65 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
 TIMED = {"metrics/benchmark.json", "metrics/benchmark.md", "metrics/compare.md", "plots/compare.png", "metrics/headline.md"}
 
 
-def test_rerun_gives_byte_identical_outputs(repo: Path):
-    first = locked_hashes(repo)
-    run(["dvc", "repro", "-f"], repo)
-    second = locked_hashes(repo)
-    assert TIMED <= set(first), "the timed outputs are still outputs"
-    differ = {k: (first[k], second.get(k)) for k in first if first[k] != second.get(k) and k not in TIMED}
-    assert not differ, differ
-    declared = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    outputs = sum(len(stage.get(kind, [])) for stage in declared.values() for kind in ("outs", "metrics", "plots"))
-    assert len(first) == outputs, "every output is compared"
+def test_a_rerun_in_one_process_writes_identical_outputs_and_reads_only_declared_params(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Every stage's main(), run again one after another in this one process on a copy of the project,
+    rewrites each output byte for byte as DVC's fresh processes wrote it (each stage seeds all it draws),
+    and reads exactly the params dvc.yaml lists for it. Each stage starts with a fresh Keras session, as
+    each of DVC's processes does: Keras numbers the names of layers and optimizers per session, and the
+    saved models carry those names (other tests in this worker process have built models before)."""
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy, symlinks=True)
+    monkeypatch.chdir(copy)
+    for name in STAGES:
+        params_module.READ.clear()
+        keras.utils.clear_session()
+        importlib.import_module(f"stages.{name}").main()
+        check_params_read(name, set(params_module.READ))
+
+    def changed() -> set[str]:
+        status = json.loads(run(["dvc", "status", "--json"], copy).stdout)
+        return {path for entries in status.values() for e in entries if isinstance(e, dict) for path in e.get("changed outs", {})}
+
+    assert TIMED <= set(locked_hashes(repo)), "the timed outputs are still outputs"
+    assert changed() <= TIMED, f"a rerun changed {sorted(changed() - TIMED)}"
+    with open("data/split.csv", "a") as f:
+        f.write("\n")
+    assert "data/split.csv" in changed(), "dvc status sees a one-byte change"
+    outputs = sum(len(stage.get(kind, [])) for stage in STAGES.values() for kind in ("outs", "metrics", "plots"))
+    assert len(locked_hashes(repo)) == outputs, "dvc status compares every output"
+
+
+def test_the_users_dataset_went_through_every_stage(repo: Path):
+    read = lambda path: json.loads((repo / path).read_text())  # noqa: E731
+    names = sorted(USER_CLASSES)
+    spec = read("data/dataset.json")
+    assert spec["classes"] == names and spec["channels"] == 3 and spec["size"] == [32, 32]
+    assert spec["resized"] == [USER_ODD]
+    assert read("metrics/data.json")["classes"] == {n: USER_CLASSES[n][0] for n in names}
+    deployed = read("models/deployed/model.json")
+    assert deployed["classes"] == names and deployed["channels"] == 3
+    model = keras.models.load_model(repo / "models/deployed/model.keras")
+    assert model.input.shape[-1] == 3, "the saved model records colour input"
+    odd = np.asarray(Image.open(repo / "mill photos" / USER_ODD), dtype="float32")[None]
+    assert model.predict(odd, verbose=0).shape == (1, 3), "the model takes any image size"
+    assert set(names) <= set(read("metrics/evaluate/per_class.json"))
+    table = (repo / "metrics/compare.md").read_text()
+    assert "| measured (this project) | deployed (chosen on validation)" in table, "our run is in the table (n=1: no seeds run)"
+    assert "few labels, best at N=1" in table, "the learning curve's rows join the compare table"
+    assert "exported to LiteRT int8" in table, "the exported models' rows join it too"
+    assert "| deployed, worst moderate perturbation (" in table, "and the worst-case robust accuracy"
+    speed = read("metrics/benchmark.json")
+    assert set(speed) == {"machine", "keras", "float32", "float16", "dynamic_range", "int8"}, "every exported kind is timed"
+    assert all(speed[m]["ms_batch1_median"] > 0 and speed[m]["runs"] == 5 for m in ("keras", "int8"))
+    assert "| reported: NASNet-Mobile fine-tuned (seed)" in (repo / "metrics/benchmark.md").read_text(), "the paper beside ours"
+    robust = read("metrics/robustness.json")
+    assert set(robust) == {"test_images", "seed", "deployed", "families", "keras", "float16"}, "colour, every perturbation"
+    headline = (repo / "metrics/headline.md").read_text()
+    assert "| Same model, camera faults at moderate strength" in headline and "held out of training (row jitter)" in headline
+    for png in ("confusion_matrix", "roc", "augmentation", "compare", "learning_curve", "robustness", "robustness_examples"):
+        assert (repo / "plots" / f"{png}.png").stat().st_size > 5000, png
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])
@@ -145,6 +201,6 @@ def test_a_fresh_clone_pulls_data_and_models_from_a_remote_and_has_nothing_to_re
     run(["dvc", "pull"], clone)
     assert "up to date" in run(["dvc", "status"], clone).stdout
     assert "Running stage" not in run(["dvc", "repro"], clone).stdout, "nothing to rerun after a pull"
-    photos = sorted((clone / "source" / "crazing").iterdir())[:3]
+    photos = sorted((clone / "mill photos" / "scratch").iterdir())[:3]
     result = run([sys.executable, "-m", "steel_defect.cli", "predict", *map(str, photos), "--out", "p.csv", "--quiet"], clone)
     assert "3 images classified, 0 failed" in result.stdout

@@ -27,6 +27,12 @@ LADDERS = {
     "illumination": [0.05, 0.2, 0.4],
     "jpeg_quality": [90, 50, 10],
     "rotation": [5, 15, 30],
+    "column_gain": [0.01, 0.03, 0.1],
+    "row_gain": [0.01, 0.03, 0.1],
+    "dead_columns": [1, 2, 8],
+    "row_jitter": [0.5, 1, 4],
+    "vignetting": [0.1, 0.2, 0.4],
+    "occlusion": [0.05, 0.1, 0.2],
 }
 
 
@@ -52,7 +58,10 @@ def test_stronger_means_a_larger_change(name: str):
     assert changes == sorted(changes) and changes[0] > 0, dict(zip(LADDERS[name], changes, strict=True))
 
 
-@pytest.mark.parametrize("name", ["gaussian_noise", "salt_pepper", "illumination"])
+RANDOM = ["gaussian_noise", "salt_pepper", "illumination", "column_gain", "row_gain", "dead_columns", "row_jitter", "occlusion"]
+
+
+@pytest.mark.parametrize("name", RANDOM)
 def test_random_perturbations_repeat_exactly_with_their_seed(name: str):
     x, value = images(), LADDERS[name][1]
     assert np.array_equal(perturb(x, name, value, seed=3), perturb(x, name, value, seed=3))
@@ -64,6 +73,33 @@ def test_flips_mirror_and_an_unknown_name_is_refused():
     assert np.array_equal(perturb(x, "flip", 1), x[:, :, ::-1]) and np.array_equal(perturb(x, "flip", 2), x[:, ::-1])
     with pytest.raises(ValueError, match="unknown perturbation 'fog'"):
         perturb(x, "fog", 1)
+
+
+def test_line_camera_artefacts_follow_the_lines():
+    x = images()
+    columns, rows = perturb(x, "column_gain", 0.05) / x, perturb(x, "row_gain", 0.05) / x
+    assert np.allclose(columns, columns[:, :1]) and not np.allclose(columns, columns[:, :, :1]), "one gain per column"
+    assert np.allclose(rows, rows[:, :, :1]) and not np.allclose(rows, rows[:, :1]), "one gain per row"
+    dead = perturb(x, "dead_columns", 2)
+    hit = np.any(dead != x, axis=(1, 3))  # (n, width)
+    assert (hit.sum(axis=1) == 2).all() and set(np.unique(dead[dead != x])) <= {0.0, 255.0}
+    ramp = np.broadcast_to(np.arange(32, dtype=np.float32)[None, None, :, None] + 100, (2, 32, 32, 1))
+    jittered = perturb(ramp, "row_jitter", 2)
+    offsets = (jittered - ramp)[:, :, 8:-8, 0]  # away from the mirrored edges each row is the ramp moved sideways
+    assert np.all(offsets == offsets[:, :, :1]) and offsets.std() > 0, "every row shifts as a whole, rows by different amounts"
+
+
+def test_held_out_families_are_summarised_apart():
+    rows = [
+        {"perturbation": "gaussian_noise", "value": 10.0, "strength": 10.0, "accuracy": 0.99},
+        {"perturbation": "occlusion", "value": 0.1, "strength": 0.1, "accuracy": 0.95},
+        {"perturbation": "occlusion", "value": 0.2, "strength": 0.2, "accuracy": 0.90},
+    ]
+    s = summarise(1.0, rows, {"gaussian_noise": 10, "occlusion": 0.1}, held_out=["occlusion"])
+    assert s["worst_moderate_accuracy"] == 0.99 and s["worst_accuracy"] == 0.99, "held-out families stay out of the seen worst"
+    assert s["held_out_worst_moderate_accuracy"] == 0.95 and s["held_out_worst_moderate"] == "occlusion 0.1"
+    assert s["moderate"]["occlusion"] == {"value": 0.1, "accuracy": 0.95}, "each family keeps its own row"
+    assert "held_out" not in summarise(1.0, rows, {"gaussian_noise": 10, "occlusion": 0.1}), "nothing held out by default"
 
 
 def test_summary_on_known_numbers():
@@ -87,21 +123,25 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     set_param(project, "robustness.models", ["float32", "keras"])  # the default's float32 first; Keras beside it
     robustness.main()
     results = json.loads(Path("metrics/robustness.json").read_text())
-    assert set(results) == {"test_images", "seed", "deployed", "float32", "keras"}
+    assert set(results) == {"test_images", "seed", "deployed", "families", "float32", "keras"}
+    assert results["families"]["held_out"] == ["row_jitter"] and "motion_blur" in results["families"]["not_trained"]
+    assert "gaussian_noise" in results["families"]["trained"]
     assert results["deployed"]["model"] == "float32" and 0 <= results["deployed"]["agrees_with_keras"] <= 1
     keras = results["keras"]
-    assert len(keras["settings"]) == 13 and sum(r["moderate"] for r in keras["settings"]) == 11
+    assert len(keras["settings"]) == 14 and sum(r["moderate"] for r in keras["settings"]) == 12
+    assert keras["held_out"] == ["row_jitter"] and "held_out_worst_moderate_accuracy" in keras, "held out: reported apart"
     assert keras["worst_accuracy"] <= keras["worst_moderate_accuracy"] <= 1.0
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in keras["settings"])
     first = Path("metrics/robustness.json").read_bytes()
     robustness.main()
     assert Path("metrics/robustness.json").read_bytes() == first, "seeded: a rerun scores the same"
     table = Path("metrics/robustness.md").read_text()
-    assert "| gaussian noise | 10: " in table and "20*: " in table, "strengths beyond the moderate bound are starred"
+    assert "| gaussian noise | trained | 10: " in table and "20*: " in table, "strengths beyond the moderate bound are starred"
+    assert "| row jitter | held out | 1: " in table and "| motion blur | not trained |" in table, "what training showed"
     for path in ("plots/robustness.csv", "plots/robustness.png", "plots/robustness_examples.png"):
         assert Path(path).stat().st_size > 0, path
     plotted = list(csv.DictReader(Path("plots/robustness.csv").open()))
-    assert len(plotted) == 11 and all(row["accuracy"] == row["float32"] for row in plotted), "the plot's x: the first model"
+    assert len(plotted) == 12 and all(row["accuracy"] == row["float32"] for row in plotted), "the plot's x: the first model"
 
     set_param(project, "robustness.models", ["keras", "int8"])
     with pytest.raises(UserError, match=r"'robustness.models' is \['keras', 'int8'\]; .*\(float32, float16\)"):
