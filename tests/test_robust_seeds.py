@@ -216,3 +216,26 @@ def test_runs_from_another_machine_are_left_out_and_unrecorded_ones_yield_to_the
         ValueError, match="ran the same pipeline on stratified seed 0 but scored"
     ):  # without a home machine, a disagreement is still a failure
         collect(unrecorded, unrecorded[0], UP)
+
+
+def test_families_held_out_of_training_are_labelled_and_summarised_apart_with_their_own_goals():
+    families = {"trained": ["gaussian_noise"], "not_trained": ["column_gain"], "held_out": ["occlusion"]}
+
+    def run(name: str, seed: int, stripes: float, occlusion: float) -> dict:
+        moderate = {"gaussian_noise": (10.0, 0.997), "column_gain": (0.03, stripes), "occlusion": (0.1, occlusion)}
+        out = with_robustness(entry(name, seed), 0, moderate, held_out_worst_moderate_accuracy=occlusion)
+        out["data"]["metrics"]["metrics/robustness.json"]["data"]["families"] = families
+        return out
+
+    experiments = [run("seed-1", 1, 0.992, 0.98), run("seed-2", 2, 0.994, 0.985)]
+    listed = [{"name": e["name"], "revs": [e], "executor": {"state": "success"}} for e in experiments]
+    runs = runs_from_exp_show([run("workspace", 0, 0.992, 0.99), {**run("main", 0, 0.992, 0.99), "experiments": listed}])
+    result = collect(runs, runs[0], UP)["strategies"]["stratified"]
+    assert result["families"] == families
+    assert result["seeds"] == [0, 1, 2]
+    assert result["held_out_worst_moderate_accuracy"]["mean"] == pytest.approx((0.99 + 0.98 + 0.985) / 3)
+    text = markdown(collect(runs, runs[0], UP), 0.995, 0.99, 0.997, "m")
+    assert "| gaussian noise (trained on) | 99.70 ± 0.00 |" in text, "the first 11 families keep goal_each"
+    assert "| column gain (not trained on) | 99.27 ± 0.12 |" in text, "a line-camera family's goal is 99%, not 99.5%"
+    assert "| occlusion (held out of training) | 98.50 ± 0.50 |" in text, "a held-out family's goal is 98.5%"
+    assert "| **held-out families, worst moderate per seed** | 98.50 ± 0.50 |" in text

@@ -1,4 +1,4 @@
-"""Gather robustness over split seeds into metrics/robust_seeds.json and .md (issue 10's goals are means over seeds).
+"""Gather robustness over split seeds into metrics/robust_seeds.json and .md (the robustness goals are means over seeds).
 
 Run the other seeds with DVC's queue first, through robustness (and evaluate, for tools.seeds;
 see docs/results.md, "Robustness on the line"); the workspace's run is one seed:
