@@ -106,7 +106,7 @@ def main() -> None:
     with atomic_file(PLOT) as tmp:
         worst.to_csv(tmp, index=False, float_format="%.6f")
     with atomic_file(TABLE) as tmp:
-        tmp.write_text(markdown(results, len(y), trained, held_out))
+        tmp.write_text(markdown(results, len(y), families))
     curves_figure("plots/robustness.png", results, perturbations, moderate)
     contact_sheet("plots/robustness_examples.png", images[0], perturbations, seed)
     for model, r in results.items():

@@ -170,10 +170,10 @@ def describe_model(name: str) -> str:
     return "Keras" if name == "keras" else f"LiteRT {name} export"
 
 
-def markdown(results: dict[str, dict], test_images: int, trained: Collection[str] = (), held_out: Collection[str] = ()) -> str:
+def markdown(results: dict[str, dict], test_images: int, families: dict[str, list[str]] | None = None) -> str:
     """One row per perturbation: whether training showed it, accuracy of each model at each strength (moderate
-    ones unstarred), then the summary. `trained`: the families the augmented copies carry; `held_out`: those
-    declared out of training.
+    ones unstarred), then the summary. `families`: the stage's grouping (trained, not_trained, held_out);
+    a family in none of them is shown as not trained.
 
     Reads `summarise`'s settings, which every model lists in the same order with their moderate flag.
     """
@@ -187,7 +187,8 @@ def markdown(results: dict[str, dict], test_images: int, trained: Collection[str
         scores = " / ".join(f"{100 * results[m]['settings'][i]['accuracy']:.1f}" for m in models)
         mark = "" if setting["moderate"] else "*"
         cells.setdefault(setting["perturbation"], []).append(f"{setting['value']:g}{mark}: {scores}")
-    shown = lambda name: "held out" if name in held_out else "trained" if name in trained else "not trained"  # noqa: E731
+    group = {name: key for key, names in (families or {}).items() for name in names}
+    shown = lambda name: group.get(name, "not_trained").replace("_", " ")  # noqa: E731
     rows = [
         {"perturbation": name.replace("_", " "), "in training": shown(name), "strength: accuracy (%)": "; ".join(c)}
         for name, c in cells.items()
