@@ -13,9 +13,16 @@ import yaml
 from PIL import Image
 
 import stages  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before anything imports TensorFlow)
+from steel_defect import mobilenet_v2
 
 CLASSES = {"crazing": "Cr", "patches": "Pa", "scratches": "Sc"}
 PER_CLASS = 20
+# MobileNetV2 with its block table cut to five blocks (stem, the 16, two 24s, two 32s; then the 1x1 conv to 1,280):
+# the same builder, cut, fine-tuning, saving and conversion code, at a sixth of the layers, which is what a
+# tiny test pays for (building, loading, tracing and converting a model cost per layer, not per pixel).
+# Tests of torchvision's weights mark themselves `full_mobilenet`.
+TINY_MOBILENET = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 2, 2)]
+TINY_MOBILENET_SOURCE = "SETTINGS = " + repr(TINY_MOBILENET)
 SIZE = 32
 FORMATS = ["bmp", "png", "jpg"]
 
@@ -188,7 +195,7 @@ TINY = {
         },
     },
     "finetune": {
-        "unfreeze_from": {"mobilenet_v2": "features.16", "nasnet_mobile": "normal_conv_1_12"},
+        "unfreeze_from": {"mobilenet_v2": "features.4", "nasnet_mobile": "normal_conv_1_12"},
         "epochs": 1,
         "batch_size": 16,
         "learning_rate": 0.0001,
@@ -199,6 +206,21 @@ TINY = {
         "validation_perturbations": {"salt_pepper": [0.01], "motion_blur": [5], "brightness": [-0.2, 0.2]},
     },
 }
+
+
+@pytest.fixture(autouse=True)
+def tiny_mobilenet(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not request.node.get_closest_marker("full_mobilenet"):
+        monkeypatch.setattr(mobilenet_v2, "SETTINGS", TINY_MOBILENET)
+
+
+def use_tiny_mobilenet(package: Path) -> None:
+    """Cut the block table of a copied steel_defect/ package, for stages that DVC runs in their own processes."""
+    source = package / "mobilenet_v2.py"
+    lines = source.read_text().splitlines(keepends=True)
+    (line,) = [i for i, text in enumerate(lines) if text.startswith("SETTINGS = ")]
+    lines[line] = TINY_MOBILENET_SOURCE + "\n"
+    source.write_text("".join(lines))
 
 
 @pytest.fixture

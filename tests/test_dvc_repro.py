@@ -26,7 +26,7 @@ import yaml
 from PIL import Image
 
 from steel_defect import params as params_module
-from tests.conftest import PARAMS, TINY, USER_CLASSES, USER_ODD, set_param, use_user_dataset
+from tests.conftest import PARAMS, TINY, USER_CLASSES, USER_ODD, set_param, use_tiny_mobilenet, use_user_dataset
 from tests.test_dvc_wiring import STAGES, check_params_read
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +75,7 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("dvc-project")
     for folder in ("stages", "steel_defect", "data/NEU-CLS"):  # code, and NEU-CLS's listing (a dependency of fetch)
         shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    use_tiny_mobilenet(repo / "steel_defect")
     shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
     shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
     # inputs of compare, committed as in a clone

@@ -17,6 +17,9 @@ from steel_defect.errors import UserError
 from steel_defect.mobilenet_v2 import load_torch_state, mobilenet_v2, preprocess
 from steel_defect.torch_weights import LEGACY_MAGIC, read_legacy_state_dict
 
+# torchvision's weights load by layer name into the whole network, not the tests' cut one
+pytestmark = pytest.mark.full_mobilenet
+
 MILITARY_UNIFORM = 652  # ImageNet class index
 
 
