@@ -107,7 +107,7 @@ def main() -> None:
         worst.to_csv(tmp, index=False, float_format="%.6f")
     with atomic_file(TABLE) as tmp:
         tmp.write_text(markdown(results, len(y), families))
-    curves_figure("plots/robustness.png", results, perturbations, moderate)
+    curves_figure("plots/robustness.png", results, perturbations, moderate, held_out)
     contact_sheet("plots/robustness_examples.png", images[0], perturbations, seed)
     for model, r in results.items():
         print(

@@ -17,6 +17,7 @@ import pandas as pd
 
 from steel_defect.augmentation import Photometric
 from steel_defect.params import unfreeze_setting
+from steel_defect.robustness import GOAL_HELD_OUT, GOAL_LINE_CAMERA, LINE_CAMERA
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
@@ -27,10 +28,6 @@ def label(setting: dict[str, float]) -> str:
     """'none' or e.g. 'noise 10, specks 0.01': the non-zero strengths, in KEYS order."""
     return ", ".join(f"{k} {v:g}" for k, v in setting.items() if v) or "none"
 
-
-# Goals for the families added with the line-scan camera (issue 40), means over seeds; the first 11
-# families keep the goal passed to `markdown` (goal_each).
-LINE_CAMERA, GOAL_LINE_CAMERA, GOAL_HELD_OUT = ("column_gain", "row_gain", "dead_columns"), 0.99, 0.985
 
 DEPLOYED = "deployed"  # whichever form of the deployed model a run scored first (robustness.models)
 SCORES = ("clean_accuracy", "worst_moderate_accuracy")  # two runs of one seed on one machine agree on both

@@ -12,8 +12,18 @@ import numpy as np
 
 from steel_defect.perturb import NEUTRAL, perturb, strength
 
-# The robustness goals: every moderate fault's accuracy (mean over split seeds), the worst of them, clean accuracy
-GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.99, 0.985, 0.997
+# The robustness goals, means over split seeds: each moderate fault's accuracy and the worst of them (issue
+# 39), clean accuracy; the line-scan camera's stripes and dead columns, and the families held out of
+# training (issue 40), have goals of their own (`goal`).
+GOAL_EACH, GOAL_WORST, GOAL_CLEAN = 0.995, 0.99, 0.997
+LINE_CAMERA, GOAL_LINE_CAMERA, GOAL_HELD_OUT = ("column_gain", "row_gain", "dead_columns"), 0.99, 0.985
+
+
+def goal(name: str, held_out: Collection[str] = ()) -> float:
+    """The accuracy a family's moderate strength should keep (mean over split seeds)."""
+    if name in held_out:
+        return GOAL_HELD_OUT
+    return GOAL_LINE_CAMERA if name in LINE_CAMERA else GOAL_EACH
 
 
 def settings(perturbations: dict[str, list[float]]) -> list[tuple[str, float]]:
@@ -72,12 +82,16 @@ def takeaway(results: dict[str, dict]) -> str:
 
 
 def curves_figure(
-    path: str | Path, results: dict[str, dict], perturbations: dict[str, list[float]], moderate: dict[str, float]
+    path: str | Path,
+    results: dict[str, dict],
+    perturbations: dict[str, list[float]],
+    moderate: dict[str, float],
+    held_out: Collection[str] = (),
 ) -> None:
     """Accuracy against strength, one panel per perturbation, one line per model; the neutral value is the clean score.
 
     Every panel shares one y axis, so a half-point dip looks like one beside a 16-point fall; the shaded
-    band is the moderate range (robustness.moderate), the dashed line the 99% each moderate fault should keep.
+    band is the moderate range (robustness.moderate), the dashed line the goal its moderate strength should keep (`goal`).
     """
     from steel_defect.plots import plt, save
 
@@ -91,14 +105,15 @@ def curves_figure(
         values = [NEUTRAL[name], *perturbations[name]]
         mild = [v for v in values if is_moderate(name, v, moderate)]
         ax.axvspan(min(mild), max(mild), color="tab:green", alpha=0.12, lw=0, label="moderate range")
-        ax.axhline(100 * GOAL_EACH, color="gray", ls="--", lw=0.8, label=f"{100 * GOAL_EACH:g}%")
+        target = 100 * goal(name, held_out)
+        ax.axhline(target, color="gray", ls="--", lw=0.8, label=f"goal {target:g}%")
         for model, summary in results.items():
             points = [(NEUTRAL[name], 100 * summary["clean_accuracy"])] + [
                 (r["value"], 100 * r["accuracy"]) for r in summary["settings"] if r["perturbation"] == name
             ]
             points.sort()
             ax.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=3, label=model)
-        ax.set_title(name.replace("_", " "), fontsize=9)
+        ax.set_title(name.replace("_", " ") + (" (held out of training)" if name in held_out else ""), fontsize=9)
         ax.set_ylim(bottom, 100.5)
         ax.tick_params(labelsize=7)
         ax.grid(True, alpha=0.3)

@@ -84,7 +84,8 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copyfile(ROOT / committed, repo / committed)
     for key, value in {**PARAMS, **TINY}.items():
         set_param(repo, key, value)
-    set_param(repo, "curve.quick.repeats", 1)  # the repeats have a stage test of their own
+    # the repeats and the fine-tuned points of the curve have a stage test of their own
+    set_param(repo, "curve.quick", {**TINY["curve"]["quick"], "repeats": 1, "finetune_at": [], "pseudo_finetune_at": []})
     use_user_dataset(repo)
     run(["git", "init", "-q"], repo)
     run(["dvc", "init", "-q"], repo)
