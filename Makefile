@@ -22,12 +22,13 @@ repro: install
 	$(BIN)/python -m steel_defect.readme
 
 # Test workers (pytest-xdist), one per core of the 2-core target; a test file stays on one worker
-# (--dist loadfile), so a module's fixtures (the tiny `dvc repro` project) are built once.
+# (--dist loadfile), so a module's fixtures (the tiny `dvc repro` project) are built once, and files go
+# out in collection order (tests/conftest.py puts the slowest first), not largest first.
 TEST_JOBS ?= 2
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile --durations=15  # the slowest tests, so a slow CI log says where the time went
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder --durations=15  # the slowest tests, so a slow CI log says where the time went
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

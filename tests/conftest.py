@@ -208,6 +208,16 @@ TINY = {
 }
 
 
+# The one file whose tests share a module fixture that costs over a minute (a real `dvc repro`); it is
+# collected first so that one worker starts on it while the other takes every other file (make test
+# keeps the collection order: --dist loadfile --no-loadscope-reorder).
+FIRST = "test_dvc_repro.py"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.path.name != FIRST)  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def tiny_mobilenet(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if not request.node.get_closest_marker("full_mobilenet"):
