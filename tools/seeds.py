@@ -6,6 +6,8 @@ Run the seeds with DVC's queue first (see docs/results.md, "Over several split s
         -S data.source=$(realpath ../shared/data/NEU-CLS)
     dvc queue start --jobs 1
     python -m tools.seeds      # --replace: overwrite a file that holds more runs than now match
+                               # --reference REV: match against that commit or experiment instead
+                               # --name NAME: write docs/experiments/seeds-NAME.* (a round of its own)
 
 Reads `dvc exp show --json -A` and never touches the workspace, so uncommitted work is safe.
 """
@@ -185,12 +187,20 @@ def publish(path: str, table: dict, table_md: str, text: str, count: Callable[[d
         tmp.write_text(text)
 
 
+def git_head() -> str:
+    """The workspace's commit, short: the reference run when it is the workspace's."""
+    return subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+
+
 def main() -> None:
-    args = replace_flag(__doc__).parse_args()
-    table, _ = gather(aggregate, "evaluate")
+    args, command = round_args(__doc__, "tools.seeds")
+    stem = f"docs/experiments/seeds-{args.name}" if args.name else None
+    out, table_md = (f"{stem}.json", f"{stem}.md") if stem else (OUT, TABLE)
+    table, ref = gather(aggregate, "evaluate", args.reference)
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
-    publish(OUT, table, TABLE, markdown(table), runs_in, args.replace)
+    commit = ref.rev[:7] if ref.rev != "workspace" else git_head()
+    publish(out, table, table_md, markdown(table, command, f"{ref.name} (commit {commit})"), runs_in, args.replace)
     for strategy, result in table["strategies"].items():
         acc = result["accuracy"]
         spread = f" +- {acc['std']:.4f}, 95% CI [{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]" if acc["std"] is not None else ""
@@ -198,7 +208,7 @@ def main() -> None:
             f"{strategy}: seeds {result['seeds']}: accuracy {acc['mean']:.4f}{spread}; "
             f"{result['total_errors']} errors in {result['test_predictions']} test predictions"
         )
-    print(f"-> {OUT}, {TABLE}", file=sys.stderr)
+    print(f"-> {out}, {table_md}", file=sys.stderr)
 
 
 if __name__ == "__main__":
