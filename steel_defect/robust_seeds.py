@@ -17,7 +17,7 @@ import pandas as pd
 
 from steel_defect.augmentation import Photometric
 from steel_defect.params import unfreeze_setting
-from steel_defect.robustness import GOAL_HELD_OUT, GOAL_LINE_CAMERA, LINE_CAMERA
+from steel_defect.robustness import GOAL_HELD_OUT, GOAL_LINE_CAMERA, goal
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
@@ -225,12 +225,12 @@ def _cell(summary: dict, goal: float | None = None) -> str:
 
 def _family(name: str, families: dict, goal_each: float) -> tuple[str, float]:
     """A family's row label (with what training showed of it, for runs that record it) and its goal."""
-    label = name.replace("_", " ")
-    if name in families.get("held_out", []):
-        return f"{label} (held out of training)", GOAL_HELD_OUT
-    if families:
+    label, held_out = name.replace("_", " "), families.get("held_out", [])
+    if name in held_out:
+        label += " (held out of training)"
+    elif families:
         label += " (not trained on)" if name in families.get("not_trained", []) else " (trained on)"
-    return label, GOAL_LINE_CAMERA if name in LINE_CAMERA else goal_each
+    return label, goal(name, held_out, goal_each)
 
 
 def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float, command: str) -> str:
@@ -240,8 +240,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         families = result.get("families") or {}
         rows = []
         for p, s in result["perturbations"].items():
-            name, goal = _family(p, families, goal_each)
-            rows.append([name, _cell(s, goal)])
+            name, target = _family(p, families, goal_each)
+            rows.append([name, _cell(s, target)])
         rows.append(["**worst moderate, per seed**", _cell(result["worst_moderate_accuracy"], goal_worst)])
         if "held_out_worst_moderate_accuracy" in result:
             rows.append(["**held-out families, worst moderate per seed**", _cell(result["held_out_worst_moderate_accuracy"])])

@@ -25,12 +25,12 @@ from pathlib import Path
 import yaml
 
 from steel_defect.atomic import atomic_file, write_json
+from steel_defect.deploy import git_commit
 from steel_defect.errors import UserError, run_stage
 from steel_defect.report import dvc
 from steel_defect.seeds import MACHINE, TARGETS, Run, Upstream, aggregate, markdown, runs_from_exp_show, upstream
 
-OUT = "metrics/seeds.json"
-TABLE = "metrics/seeds.md"  # shown in docs/results.md
+STEM = "metrics/seeds"  # .json, and .md shown in docs/results.md
 
 
 def dvc_json(*args: str) -> object:
@@ -187,19 +187,14 @@ def publish(path: str, table: dict, table_md: str, text: str, count: Callable[[d
         tmp.write_text(text)
 
 
-def git_head() -> str:
-    """The workspace's commit, short: the reference run when it is the workspace's."""
-    return subprocess.run(["git", "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
-
-
 def main() -> None:
     args, command = round_args(__doc__, "tools.seeds")
-    stem = f"docs/experiments/seeds-{args.name}" if args.name else None
-    out, table_md = (f"{stem}.json", f"{stem}.md") if stem else (OUT, TABLE)
+    stem = f"docs/experiments/seeds-{args.name}" if args.name else STEM
+    out, table_md = f"{stem}.json", f"{stem}.md"
     table, ref = gather(aggregate, "evaluate", args.reference)
     if not table["strategies"]:
         raise UserError("no experiment matches the workspace's pipeline; queue the seeds first (see this file's docstring)")
-    commit = ref.rev[:7] if ref.rev != "workspace" else git_head()
+    commit = (ref.rev if ref.rev != "workspace" else git_commit() or "unknown")[:7]
     publish(out, table, table_md, markdown(table, command, f"{ref.name} (commit {commit})"), runs_in, args.replace)
     for strategy, result in table["strategies"].items():
         acc = result["accuracy"]
