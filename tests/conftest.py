@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import struct
 import zlib
 from pathlib import Path
@@ -240,6 +241,28 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_params(tmp_path, PARAMS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tiny_pipeline's project, trained and exported once per test worker; `trained_project` gives each test a copy."""
+    folder = tmp_path_factory.mktemp("trained")
+    write_dataset(folder / "source")
+    write_params(folder, PARAMS)
+    with pytest.MonkeyPatch.context() as patch:  # a session fixture comes before the function-scoped tiny_mobilenet
+        patch.setattr(mobilenet_v2, "SETTINGS", TINY_MOBILENET)
+        patch.chdir(folder)
+        tiny_pipeline(folder)
+    return folder
+
+
+@pytest.fixture
+def trained_project(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the trained tiny project (every stage through export, every export kind) as the working directory."""
+    project = tmp_path / "trained"
+    shutil.copytree(trained, project)
+    monkeypatch.chdir(project)
+    return project
 
 
 def tiny_pipeline(project: Path, **overrides) -> None:

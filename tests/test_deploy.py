@@ -17,7 +17,7 @@ from steel_defect.deploy import Runner, load_runner, quantize
 from steel_defect.errors import UserError
 from steel_defect.metrics import confusions, most_confused
 from steel_defect.predict import UNCERTAIN, collect
-from tests.conftest import CLASSES, set_param, tiny_pipeline
+from tests.conftest import CLASSES, set_param
 
 EXPORTED = ["model_float32.tflite", "model_float16.tflite", "model_dynamic_range.tflite", "model_int8.tflite"]
 
@@ -58,13 +58,7 @@ def test_int8_calibration_draws_training_images_or_their_augmented_copies(tmp_pa
         export.calibration_paths(split, 4, "augmented")
 
 
-@pytest.fixture
-def exported(project: Path) -> Path:
-    tiny_pipeline(project)
-    return project
-
-
-def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.TempPathFactory, capsys):
+def test_export_and_predict_round_trip(trained_project: Path, tmp_path_factory: pytest.TempPathFactory, capsys):
     scores = json.loads(Path("metrics/export.json").read_text())
     assert set(scores) >= {"keras", "float32", "float16", "dynamic_range", "int8"} and scores["test_images"] == 12
     assert scores["float32"]["max_probability_difference"] < 1e-4, "float32 LiteRT computes what Keras computes"
@@ -78,9 +72,9 @@ def test_export_and_predict_round_trip(exported: Path, tmp_path_factory: pytest.
     elsewhere = tmp_path_factory.mktemp("line")
     shutil.copytree("models", elsewhere / "models")
     images = elsewhere / "photos"
-    shutil.copytree(exported / "source" / "crazing", images / "crazing")
+    shutil.copytree(trained_project / "source" / "crazing", images / "crazing")
     (images / "nested").mkdir()
-    shutil.copy(exported / "source" / "scratches" / "Sc_3.bmp", images / "nested" / "big.bmp")
+    shutil.copy(trained_project / "source" / "scratches" / "Sc_3.bmp", images / "nested" / "big.bmp")
     (images / "broken.png").write_bytes(b"not an image")
     n_good = sum(1 for p in images.rglob("*") if p.is_file()) - 1
 

@@ -13,7 +13,7 @@ from stages import robustness
 from steel_defect.errors import UserError
 from steel_defect.perturb import NEUTRAL, PERTURBATIONS, perturb
 from steel_defect.robustness import summarise
-from tests.conftest import make_image, set_param, tiny_pipeline
+from tests.conftest import make_image, set_param
 
 # Strengths in increasing order for the monotonicity check (flip has no order; it is checked apart).
 LADDERS = {
@@ -118,8 +118,8 @@ def test_summary_on_known_numbers():
     assert [r["moderate"] for r in s["settings"]] == [True, True, False, True, False]
 
 
-def test_stage_end_to_end_on_a_tiny_model(project: Path):
-    tiny_pipeline(project, export__kinds=["float32", "float16"])
+def test_stage_end_to_end_on_a_tiny_model(trained_project: Path):
+    project = trained_project
     set_param(project, "robustness.models", ["float32", "keras"])  # the default's float32 first; Keras beside it
     robustness.main()
     results = json.loads(Path("metrics/robustness.json").read_text())
@@ -143,8 +143,9 @@ def test_stage_end_to_end_on_a_tiny_model(project: Path):
     plotted = list(csv.DictReader(Path("plots/robustness.csv").open()))
     assert len(plotted) == 12 and all(row["accuracy"] == row["float32"] for row in plotted), "the plot's x: the first model"
 
-    set_param(project, "robustness.models", ["keras", "int8"])
-    with pytest.raises(UserError, match=r"'robustness.models' is \['keras', 'int8'\]; .*\(float32, float16\)"):
+    set_param(project, "robustness.models", ["keras", "bfloat16"])
+    written = r"\(float32, float16, dynamic_range, int8\)"  # the kinds export wrote
+    with pytest.raises(UserError, match=r"'robustness.models' is \['keras', 'bfloat16'\]; .*" + written):
         robustness.main()
     set_param(project, "robustness.models", ["keras"])
     set_param(project, "robustness.perturbations.fog", [1])

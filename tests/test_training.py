@@ -50,6 +50,8 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(keras.Model, "predict", predict)
     train_head.main()
     fine_tune.main()
+    backbone, fine_tuned = (keras.models.load_model(f"models/{m}.keras") for m in ("backbone/backbone", "fine_tuned"))
+    assert_fine_tune_changed_only_layers_after_the_cut(backbone, fine_tuned, TINY["finetune"]["unfreeze_from"]["mobilenet_v2"])
     select.main()
     evaluate.main()
 
@@ -85,14 +87,8 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
         assert machine == describe() and machine["isa"] in [name for name, _ in ISAS] + ["unknown"], stage
 
 
-def test_fine_tune_changes_only_layers_after_the_cut(data_ready: Path):
-    weights.main()
-    features.main()
-    train_head.main()
-    before = keras.models.load_model("models/backbone/backbone.keras")
-    fine_tune.main()
-    after = keras.models.load_model("models/fine_tuned.keras")
-    index = unfreeze_index(before, "features.4")
+def assert_fine_tune_changed_only_layers_after_the_cut(before: keras.Model, after: keras.Model, cut: str) -> None:
+    index = unfreeze_index(before, cut)
     for layer in before.layers[1:]:
         changed = any(
             not np.array_equal(a, b) for a, b in zip(layer.get_weights(), after.get_layer(layer.name).get_weights(), strict=True)
@@ -204,11 +200,8 @@ def test_a_perturbed_validation_setting_reads_back_exactly():
     assert list(out.loc[out["subset"] == PERTURBED, "path"]) == ["b.png", "b.png"], "validation rows only"
 
 
-def test_model_from_the_cut_matches_head_on_cached_features(data_ready: Path):
+def test_model_from_the_cut_matches_head_on_cached_features(trained_project: Path):
     """Training from cached cut activations is only valid if that path computes what the full model does."""
-    weights.main()
-    features.main()
-    train_head.main()
     backbone = keras.models.load_model("models/backbone/backbone.keras")
     head = keras.models.load_model("models/head.keras")
     part = trainable_part(assemble(backbone, head), cut_tensors(backbone, unfreeze_index(backbone, "features.4")))
@@ -216,11 +209,10 @@ def test_model_from_the_cut_matches_head_on_cached_features(data_ready: Path):
     np.testing.assert_allclose(part.predict(cached["cut_0"], verbose=0), head.predict(cached["pooled"], verbose=0), atol=1e-5)
 
 
-def test_head_trains_from_the_cache_alone(data_ready: Path):
-    weights.main()
-    features.main()
+def test_head_trains_from_the_cache_alone(trained_project: Path):
     for f in Path("models/backbone").iterdir():
         f.unlink()  # no backbone on disk: train_head must not need one
+    Path("models/head.keras").unlink()
     train_head.main()
     assert Path("models/head.keras").exists()
 
@@ -249,11 +241,9 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path, 
     set_param(data_ready, "model.backbone", "nasnet_mobile")
     set_param(data_ready, "finetune.unfreeze_from", {"mobilenet_v2": "features.4", "nasnet_mobile": "normal_conv_1_3"})
     weights.main()
-    backbone = keras.models.load_model("models/backbone/backbone.keras")
     assert json.loads(Path("models/backbone/backbone.json").read_text())["backbone"] == "nasnet_mobile"
-    cut = cut_tensors(backbone, unfreeze_index(backbone, "normal_conv_1_3"))
-    assert len(cut) == 2, "NASNet cells read the two previous cells' outputs"
     features.main()
+    assert len(np.load("data/features.npz")["cut_names"]) == 2, "NASNet cells read the two previous cells' outputs"
     assert {"cut_0", "cut_1"} <= set(np.load("data/features.npz").files)
     train_head.main()
     fine_tune.main()
