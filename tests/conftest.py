@@ -209,14 +209,25 @@ TINY = {
 }
 
 
-# The one file whose tests share a module fixture that costs over a minute (a real `dvc repro`); it is
-# collected first so that one worker starts on it while the other takes every other file (make test
-# keeps the collection order: --dist loadfile --no-loadscope-reorder).
-FIRST = "test_dvc_repro.py"
+# The order in which pytest-xdist hands files out (make test: --dist loadfile --no-loadscope-reorder), longest
+# first so that the short files fill both workers at the end. Each worker starts with two files: the first worker
+# gets test_dvc_repro.py (a real `dvc repro`, over a minute, whose tests share one module fixture) and a file
+# that takes no time, to wait behind it; the second gets the next two longest. Files not named keep their order.
+ORDER = [
+    "test_dvc_repro.py",
+    "test_training.py",
+    "test_machine.py",
+    "test_learning_curve.py",
+    "test_deploy.py",
+    "test_weights.py",
+    "test_report.py",
+    "test_robustness.py",
+    "test_augment.py",
+]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.path.name != FIRST)  # stable: the rest keep their order
+    items.sort(key=lambda item: ORDER.index(item.path.name) if item.path.name in ORDER else len(ORDER))  # stable
 
 
 @pytest.fixture(autouse=True)
