@@ -31,9 +31,10 @@ def data_ready(project: Path) -> Path:
     return project
 
 
-def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
-    weights.main()
+def test_pipeline_end_to_end(trained_project: Path, monkeypatch: pytest.MonkeyPatch):
+    """The tiny pipeline as `trained` ran it in this process (fetch through export), features once more, then evaluate."""
     assert json.loads(Path("models/backbone/backbone.json").read_text())["weights"] == "random init"
+    first = np.load("data/features.npz")["pooled"]
 
     rows_through_backbone = []
     predict = keras.Model.predict
@@ -46,13 +47,11 @@ def test_pipeline_end_to_end(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
     assert set(cached["subset"]) == {"train", "val", "test", "augmented"}
     assert "perturbation" not in cached.files, "clean validation (the default) leaves the cache as it was"
     assert cached["pooled"].shape == (len(cached["path"]), 1280)
+    np.testing.assert_array_equal(cached["pooled"], first)  # seeded: a rerun caches the same
 
     monkeypatch.setattr(keras.Model, "predict", predict)
-    train_head.main()
-    fine_tune.main()
     backbone, fine_tuned = (keras.models.load_model(f"models/{m}.keras") for m in ("backbone/backbone", "fine_tuned"))
     assert_fine_tune_changed_only_layers_after_the_cut(backbone, fine_tuned, TINY["finetune"]["unfreeze_from"]["mobilenet_v2"])
-    select.main()
     evaluate.main()
 
     results = json.loads(Path("metrics/evaluate/metrics.json").read_text())
@@ -103,10 +102,9 @@ def assert_fine_tune_changed_only_layers_after_the_cut(before: keras.Model, afte
     )
 
 
-def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(data_ready: Path, monkeypatch: pytest.MonkeyPatch):
+def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(trained_project: Path, monkeypatch: pytest.MonkeyPatch):
     """finetune.validation: perturbed caches every validation image under each setting, seeded, and fine_tune validates on all."""
-    set_param(data_ready, "finetune.validation", "perturbed")
-    weights.main()
+    set_param(trained_project, "finetune.validation", "perturbed")
     features.main()
     cached = np.load("data/features.npz")
     subset, perturbation = cached["subset"], cached["perturbation"]
@@ -133,7 +131,7 @@ def test_perturbed_validation_is_cached_once_and_watched_by_fine_tune(data_ready
     fine_tune.main()
     assert watched == [val.sum() * (1 + len(settings))]
 
-    set_param(data_ready, "select.validation", "perturbed")  # select counts errors on the same settings
+    set_param(trained_project, "select.validation", "perturbed")  # select counts errors on the same settings
     select.main()
     chosen = json.loads(Path("metrics/select.json").read_text())
     for name, s in chosen["candidates"].items():
