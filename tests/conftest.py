@@ -211,8 +211,8 @@ TINY = {
 
 # The order in which pytest-xdist hands files out (make test: --dist loadfile --no-loadscope-reorder), longest
 # first so that the short files fill both workers at the end. Each worker starts with two files: the first worker
-# gets test_dvc_repro.py (a real `dvc repro`, over a minute, whose tests share one module fixture) and a file
-# that takes no time, to wait behind it; the second gets the next two longest. Files not named keep their order.
+# gets test_dvc_repro.py (which builds the tiny dvc project, over a minute) and a file that takes no time, to wait
+# behind it; the second gets the next two longest. Files not named keep their order.
 ORDER = [
     "test_dvc_repro.py",
     "test_training.py",
@@ -220,6 +220,7 @@ ORDER = [
     "test_learning_curve.py",
     "test_deploy.py",
     "test_weights.py",
+    "test_dvc_rerun.py",  # by now the first worker has built the project it reads
     "test_report.py",
     "test_robustness.py",
     "test_augment.py",
@@ -252,6 +253,26 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     write_params(tmp_path, PARAMS)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """tests/dvc_project.py's project after one real `dvc repro` (over a minute), built once per test run: the first
+    worker to ask builds it under a file lock, the other waits for it. Tests read it or work on a copy."""
+    from filelock import FileLock
+
+    from tests.dvc_project import build
+
+    root = tmp_path_factory.getbasetemp()
+    if hasattr(request.config, "workerinput"):  # a pytest-xdist worker
+        root = root.parent  # this run's folder, which every worker's base folder is in
+    project, done = root / "dvc-project", root / "dvc-project.done"
+    with FileLock(root / "dvc-project.lock"):
+        if not done.exists():
+            shutil.rmtree(project, ignore_errors=True)  # what a worker's failed build left
+            build(project)
+            done.touch()
+    return project
 
 
 @pytest.fixture(scope="session")

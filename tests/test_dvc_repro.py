@@ -1,20 +1,12 @@
-"""Real `dvc repro` on a tiny copy of this project with a user's kind of dataset: identical reruns,
-only declared params read, training stages killed part-way, a fresh clone pulling from a remote.
-
-The copy uses this repository's own dvc.yaml, stages/ and steel_defect/, a tiny synthetic dataset
-with a user's traits (colour, spaces and accents in names, mixed formats and sizes, unequal classes)
-and the tiny model params, so it exercises the same wiring a user's `dvc repro` does.
-"""
+"""Real `dvc repro` on the tiny copy of this project (tests/dvc_project.py) with a user's kind of dataset: every
+stage's output, training stages killed part-way, a fresh clone pulling from a remote."""
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,38 +14,11 @@ import keras
 import numpy as np
 import psutil
 import pytest
-import yaml
 from PIL import Image
 
 from steel_defect import cli
-from steel_defect import params as params_module
-from tests.conftest import PARAMS, TINY, USER_CLASSES, USER_ODD, set_param, use_tiny_mobilenet, use_user_dataset
-from tests.test_dvc_wiring import STAGES, check_params_read
-
-ROOT = Path(__file__).resolve().parent.parent
-ENV = {
-    **os.environ,
-    "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-    "DVC_NO_ANALYTICS": "1",
-    "PYTHONUNBUFFERED": "1",  # so the test sees each epoch line as it is printed
-    **{
-        f"GIT_{who}_{what}": value
-        for who in ("AUTHOR", "COMMITTER")
-        for what, value in (("NAME", "test"), ("EMAIL", "t@example.org"))
-    },
-}
-
-
-def run(args: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900)
-    assert not check or result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
-def locked_hashes(repo: Path) -> dict[str, str]:
-    """Output path -> md5 for every output in dvc.lock (files, folders, metrics, plots)."""
-    lock = yaml.safe_load((repo / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+from tests.conftest import TINY, USER_CLASSES, USER_ODD, set_param
+from tests.dvc_project import ENV, run
 
 
 def stage_processes(dvc_pid: int) -> list[psutil.Process]:
@@ -71,67 +36,11 @@ def leftovers(repo: Path) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git + DVC project with the real pipeline, tiny params and a user's dataset, reproduced once."""
-    repo = tmp_path_factory.mktemp("dvc-project")
-    for folder in ("stages", "steel_defect", "data/NEU-CLS"):  # code, and NEU-CLS's listing (a dependency of fetch)
-        shutil.copytree(ROOT / folder, repo / folder, ignore=shutil.ignore_patterns("__pycache__"))
-    use_tiny_mobilenet(repo / "steel_defect")
-    shutil.copyfile(ROOT / "dvc.yaml", repo / "dvc.yaml")
-    shutil.copyfile(ROOT / "params.yaml", repo / "params.yaml")
-    # inputs of compare, committed as in a clone
-    for committed in ("data/literature.csv", "metrics/seeds.json", "metrics/robust_seeds.json"):
-        (repo / committed).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(ROOT / committed, repo / committed)
-    for key, value in {**PARAMS, **TINY}.items():
-        set_param(repo, key, value)
-    # every export kind, Keras in robustness, the curve's repeats and fine-tuned points: stage tests of their own;
-    # here the default's LiteRT float32 and int8 (compare's int8 row)
-    set_param(repo, "export.kinds", ["float32", "int8"])
-    set_param(repo, "robustness.models", ["float32"])
-    set_param(repo, "curve.quick", {**TINY["curve"]["quick"], "repeats": 1, "finetune_at": [], "pseudo_finetune_at": []})
-    use_user_dataset(repo)
-    run(["git", "init", "-q"], repo)
-    run(["dvc", "init", "-q"], repo)
-    run(["dvc", "config", "core.analytics", "false"], repo)
-    run(["git", "add", "-A"], repo)
-    run(["git", "commit", "-qm", "tiny project"], repo)  # dvclive reads the baseline commit, as in any clone
-    run(["dvc", "repro"], repo)
+def repo(reproduced: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the reproduced tiny project for this module's tests, which change it (kills, a remote)."""
+    repo = tmp_path_factory.mktemp("dvc-project") / "project"
+    shutil.copytree(reproduced, repo, symlinks=True)
     return repo
-
-
-# Timings differ from run to run by nature: the benchmark's files and compare's, which show them.
-TIMED = {"metrics/benchmark.json", "metrics/benchmark.md", "metrics/compare.md", "plots/compare.png", "metrics/headline.md"}
-
-
-def test_a_rerun_in_one_process_writes_identical_outputs_and_reads_only_declared_params(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """Every stage's main(), run again one after another in this one process on a copy of the project,
-    rewrites each output byte for byte as DVC's fresh processes wrote it (each stage seeds all it draws),
-    and reads exactly the params dvc.yaml lists for it. Each stage starts with a fresh Keras session, as
-    each of DVC's processes does: Keras numbers the names of layers and optimizers per session, and the
-    saved models carry those names (other tests in this worker process have built models before)."""
-    copy = tmp_path / "copy"
-    shutil.copytree(repo, copy, symlinks=True)
-    monkeypatch.chdir(copy)
-    for name in STAGES:
-        params_module.READ.clear()
-        keras.utils.clear_session()
-        importlib.import_module(f"stages.{name}").main()
-        check_params_read(name, set(params_module.READ))
-
-    def changed() -> set[str]:
-        status = json.loads(run(["dvc", "status", "--json"], copy).stdout)
-        return {path for entries in status.values() for e in entries if isinstance(e, dict) for path in e.get("changed outs", {})}
-
-    assert TIMED <= set(locked_hashes(repo)), "the timed outputs are still outputs"
-    assert changed() <= TIMED, f"a rerun changed {sorted(changed() - TIMED)}"
-    with open("data/split.csv", "a") as f:
-        f.write("\n")
-    assert "data/split.csv" in changed(), "dvc status sees a one-byte change"
-    outputs = sum(len(stage.get(kind, [])) for stage in STAGES.values() for kind in ("outs", "metrics", "plots"))
-    assert len(locked_hashes(repo)) == outputs, "dvc status compares every output"
 
 
 def test_the_users_dataset_went_through_every_stage(repo: Path):
