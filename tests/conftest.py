@@ -7,6 +7,7 @@ import shutil
 import struct
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -15,6 +16,9 @@ from PIL import Image
 
 import stages  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before anything imports TensorFlow)
 from steel_defect import mobilenet_v2
+
+if TYPE_CHECKING:
+    import keras
 
 CLASSES = {"crazing": "Cr", "patches": "Pa", "scratches": "Sc"}
 PER_CLASS = 20
@@ -229,6 +233,22 @@ ORDER = [
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: ORDER.index(item.path.name) if item.path.name in ORDER else len(ORDER))  # stable
+
+
+def tiny_nasnet(**kwargs) -> keras.Model:
+    """NASNet-Mobile's own builder and cells, one normal cell per stage instead of four (7 cells of 16)."""
+    from keras.src.applications import nasnet  # NASNet(num_blocks=...), which keras.applications does not export
+
+    return nasnet.NASNet(
+        (224, 224, 3),
+        1056,
+        num_blocks=1,
+        stem_block_filters=32,
+        skip_reduction=False,
+        filter_multiplier=2,
+        default_size=224,
+        **kwargs,
+    )
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from keras.src.applications import nasnet  # NASNet(num_blocks=...), which keras.applications does not export
 
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
 from steel_defect.errors import UserError
@@ -16,7 +15,7 @@ from steel_defect.features import PERTURBED, parse_setting, with_perturbed_valid
 from steel_defect.machine import ISAS, describe
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from steel_defect.selection import choose
-from tests.conftest import TINY, set_param
+from tests.conftest import TINY, set_param, tiny_nasnet
 
 METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
 
@@ -213,20 +212,6 @@ def test_head_trains_from_the_cache_alone(trained_project: Path):
     Path("models/head.keras").unlink()
     train_head.main()
     assert Path("models/head.keras").exists()
-
-
-def tiny_nasnet(**kwargs) -> keras.Model:
-    """NASNet-Mobile's own builder and cells, one normal cell per stage instead of four (7 cells of 16)."""
-    return nasnet.NASNet(
-        (224, 224, 3),
-        1056,
-        num_blocks=1,
-        stem_block_filters=32,
-        skip_reduction=False,
-        filter_multiplier=2,
-        default_size=224,
-        **kwargs,
-    )
 
 
 def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path, monkeypatch: pytest.MonkeyPatch):

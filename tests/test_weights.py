@@ -16,6 +16,7 @@ from steel_defect.backbones import build_backbone, packaged_torchvision_weights
 from steel_defect.errors import UserError
 from steel_defect.mobilenet_v2 import load_torch_state, mobilenet_v2, preprocess
 from steel_defect.torch_weights import LEGACY_MAGIC, read_legacy_state_dict
+from tests.conftest import tiny_nasnet
 
 # torchvision's weights load by layer name into the whole network, not the tests' cut one
 pytestmark = pytest.mark.full_mobilenet
@@ -97,7 +98,8 @@ def test_wrong_architecture_is_refused(state):
         load_torch_state(model, extra, "other.pth")
 
 
-def test_nasnet_from_scratch_and_wrong_weights_file(tmp_path: Path):
+def test_nasnet_from_scratch_and_wrong_weights_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(keras.applications, "NASNetMobile", tiny_nasnet)  # NASNet-Mobile's builder, fewer cells
     model, info = build_backbone("nasnet_mobile", 32, None)
     assert info["backbone"] == "nasnet_mobile" and info["weights"] == "random init"
     assert model.input.shape == (None, None, None, 1)
