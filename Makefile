@@ -22,8 +22,9 @@ repro: install
 	$(BIN)/python -m steel_defect.readme
 
 # Test workers (pytest-xdist), one per core of the 2-core target; a test file stays on one worker
-# (--dist loadfile), so a module's fixtures (the tiny `dvc repro` project) are built once, and files go
-# out in collection order (tests/conftest.py puts the slowest first), not largest first.
+# (--dist loadfile), so a module's fixtures are built once (the tiny `dvc repro` project once per run, for
+# both workers: tests/conftest.py), and files go out in collection order (tests/conftest.py's ORDER puts the
+# slowest first), not largest first.
 TEST_JOBS ?= 2
 
 test: install
