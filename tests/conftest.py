@@ -317,12 +317,12 @@ def trained_project(trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     return project
 
 
-def tiny_pipeline(project: Path, **overrides) -> None:
-    """The pipeline from fetch through export on the tiny dataset with tiny model params (and `overrides`, key=value)."""
+def tiny_pipeline(project: Path) -> None:
+    """The pipeline from fetch through export on the tiny dataset with tiny model params."""
     from stages import augment, export, features, fetch, fine_tune, select, split, train_head, weights
 
-    for key, value in {**TINY, **overrides}.items():
-        set_param(project, key.replace("__", "."), value)
+    for key, value in TINY.items():
+        set_param(project, key, value)
     for stage in (fetch, split, augment, weights, features, train_head, fine_tune, select, export):
         stage.main()
 

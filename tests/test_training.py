@@ -226,8 +226,9 @@ def test_nasnet_from_scratch_end_to_end_with_a_two_tensor_cut(data_ready: Path, 
     weights.main()
     assert json.loads(Path("models/backbone/backbone.json").read_text())["backbone"] == "nasnet_mobile"
     features.main()
-    assert len(np.load("data/features.npz")["cut_names"]) == 2, "NASNet cells read the two previous cells' outputs"
-    assert {"cut_0", "cut_1"} <= set(np.load("data/features.npz").files)
+    cached = np.load("data/features.npz")
+    assert len(cached["cut_names"]) == 2, "NASNet cells read the two previous cells' outputs"
+    assert {"cut_0", "cut_1"} <= set(cached.files)
     train_head.main()
     fine_tune.main()
     model = keras.models.load_model("models/fine_tuned.keras")
