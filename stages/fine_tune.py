@@ -14,7 +14,6 @@ from pathlib import Path
 import keras
 
 from steel_defect.atomic import save_model
-from steel_defect.crops import RandomCrops, any_size, crop_side, total_stride
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import PERTURBED, load_features
@@ -27,12 +26,9 @@ OUT = Path("models/fine_tuned.keras")
 
 def main() -> None:
     params = load_params()
-    seed = integer(params, "train.seed", minimum=0)
-    crop = number(params, "finetune.crop", 0, 1, open_low=True)
-    seed_everything(seed)
+    seed_everything(integer(params, "train.seed", minimum=0))
     table, arrays = load_features("data/features.npz")
-    backbone = keras.models.load_model("models/backbone/backbone.keras")
-    classifier = assemble(backbone, keras.models.load_model("models/head.keras"))
+    classifier = assemble(keras.models.load_model("models/backbone/backbone.keras"), keras.models.load_model("models/head.keras"))
     names = [str(n) for n in arrays["cut_names"]]
     part = trainable_part(classifier, tensors_named(classifier, names))
     rows = rows_of(table, read_spec())
@@ -43,14 +39,8 @@ def main() -> None:
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]
     batch_size = integer(params, "finetune.batch_size", minimum=1)
-    trained, targets = part, y[train]
-    if crop < 1:  # the same layers on windows of the cut map; the batches carry the targets
-        trained, stride, full = any_size(part), total_stride(part, backbone), cuts[0].shape[1]
-        side = crop_side(full, crop, stride)
-        x_train, targets = RandomCrops([c[train] for c in cuts], y[train], batch_size, side, stride, seed), None
-        print(f"fine_tune: each training row is a random {side}x{side} window of the {full}x{full} cut map, fresh every epoch")
     compile_fine_tuning(
-        trained,
+        part,
         choice(params, "optimizer", OPTIMIZERS),
         number(params, "finetune.learning_rate", 0, 1, open_low=True),
         number(params, "finetune.lr_decay", 0, 1, open_low=True),
@@ -63,9 +53,9 @@ def main() -> None:
         copies = f" and {perturbed.sum()} perturbed copies ({table.loc[perturbed, 'perturbation'].nunique()} settings)"
     print(f"fine_tune: {train.sum()} training rows (originals + augmented), {rows.val.sum()} validation images{copies}")
     fit(
-        trained,
+        part,
         x_train,
-        targets,
+        y[train],
         x_val,
         y[val],
         "metrics/fine_tune",

@@ -205,7 +205,6 @@ TINY = {
         "batch_size": 16,
         "learning_rate": 0.0001,
         "lr_decay": 0.9,
-        "crop": 1.0,
         "patience": 2,
         "min_delta": 0.0,
         "validation": "clean",

@@ -10,7 +10,6 @@ import pytest
 import yaml
 
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
-from steel_defect.crops import RandomCrops, crop_side
 from steel_defect.errors import UserError
 from steel_defect.features import PERTURBED, parse_setting, with_perturbed_validation
 from steel_defect.machine import ISAS, describe
@@ -270,41 +269,3 @@ def test_bad_model_params_are_named(data_ready: Path, key, value, before, stage,
         stage.main()
     assert not Path("models/fine_tuned.keras").exists()
     assert not list(Path(".").glob("models/.*")), "no temporary output left behind"
-
-
-def test_random_crops_align_to_the_stride_cover_every_row_and_follow_the_seed():
-    x = np.arange(10 * 8 * 8 * 2, dtype=np.float32).reshape(10, 8, 8, 2)
-    half = x[:, ::2, ::2]  # a second cut tensor at half the size (NASNet's cells read two)
-    y = np.arange(10)
-    crops = RandomCrops([x, half], y, batch_size=4, side=4, stride=2, seed=0)
-    assert len(crops) == 3
-    seen = []
-    for b in range(len(crops)):
-        (big, small), labels = crops[b]
-        assert big.shape[1:] == (4, 4, 2) and small.shape[1:] == (2, 2, 2)
-        for window, part, label in zip(big, small, labels, strict=True):
-            i, j = np.argwhere(x[label, :, :, 0] == window[0, 0, 0])[0]
-            assert i % 2 == 0 and j % 2 == 0, "windows start on the stride"
-            np.testing.assert_array_equal(window, x[label, i : i + 4, j : j + 4])
-            np.testing.assert_array_equal(part, half[label, i // 2 : i // 2 + 2, j // 2 : j // 2 + 2])  # the same place
-        seen.extend(labels)
-    assert sorted(seen) == list(y), "every row once an epoch"
-    again = RandomCrops([x, half], y, batch_size=4, side=4, stride=2, seed=0)
-    np.testing.assert_array_equal(again[0][0][0], crops[0][0][0])
-    first = crops.order.copy(), crops.corners.copy()
-    crops.on_epoch_end()
-    assert not (np.array_equal(crops.order, first[0]) and np.array_equal(crops.corners, first[1])), "fresh next epoch"
-    assert crop_side(28, 0.57, 4) == 16 and crop_side(28, 0.01, 4) == 4 and crop_side(7, 0.5, 7) == 7
-
-
-def test_fine_tune_on_windows_trains_the_layers_after_the_cut(trained_project: Path, capsys: pytest.CaptureFixture):
-    """finetune.crop < 1: training reads windows of the cut map; the saved model reads whole images."""
-    set_param(trained_project, "model.image_size", 64)  # a 16-cell cut map, 2 cells out: room for a window
-    set_param(trained_project, "finetune.crop", 0.5)
-    for stage in (weights, features, train_head, fine_tune):
-        stage.main()
-    assert "random 8x8 window of the 16x16 cut map" in capsys.readouterr().out
-    backbone, fine_tuned = (keras.models.load_model(f"models/{m}.keras") for m in ("backbone/backbone", "fine_tuned"))
-    assert_fine_tune_changed_only_layers_after_the_cut(backbone, fine_tuned, TINY["finetune"]["unfreeze_from"]["mobilenet_v2"])
-    probabilities = fine_tuned.predict(np.full((2, 64, 64, 1), 128, np.float32), verbose=0)
-    assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
