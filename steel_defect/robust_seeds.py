@@ -17,7 +17,7 @@ import pandas as pd
 
 from steel_defect.augmentation import Photometric
 from steel_defect.params import unfreeze_setting
-from steel_defect.robustness import GOAL_HELD_OUT, GOAL_LINE_CAMERA, goal
+from steel_defect.robustness import GOAL_HELD_OUT, GOAL_LINE_CAMERA, LINE_CAMERA, goal
 from steel_defect.seeds import EVALUATE, ROBUSTNESS, Run, Upstream, interval, param_differences, same_pipeline
 from steel_defect.tables import markdown_table
 
@@ -92,10 +92,20 @@ def collect(
             "perturbations": {p: interval(r["moderate"][p] for r in these if p in r["moderate"]) for p in perturbations},
             "families": these[0].get("families"),  # which families training showed (runs since issue 40)
         }
+        if any(p in LINE_CAMERA for r in these for p in r["moderate"]):  # issue 39's worst, before the line camera came
+            first = interval(first_families_worst(r) for r in these)
+            out["strategies"][strategy]["first_families_worst_moderate_accuracy"] = first
         if all("held_out_worst_moderate_accuracy" in r for r in these):
             held = interval(r["held_out_worst_moderate_accuracy"] for r in these)
             out["strategies"][strategy]["held_out_worst_moderate_accuracy"] = held
     return out
+
+
+def first_families_worst(row: dict) -> float:
+    """A run's worst moderate accuracy over the camera faults other than the line camera's and the held-out
+    families: the 11 families issue 39's worst goal speaks of."""
+    held_out = (row.get("families") or {}).get("held_out", [])
+    return min(v for p, v in row["moderate"].items() if p not in LINE_CAMERA and p not in held_out)
 
 
 def entry(robustness: dict, model: str) -> str:
@@ -242,7 +252,12 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         for p, s in result["perturbations"].items():
             name, target = _family(p, families, goal_each)
             rows.append([name, _cell(s, target)])
-        rows.append(["**worst moderate, per seed**", _cell(result["worst_moderate_accuracy"], goal_worst)])
+        if "first_families_worst_moderate_accuracy" in result:
+            first = result["first_families_worst_moderate_accuracy"]
+            rows.append(["**worst moderate without the line camera, per seed**", _cell(first, goal_worst)])
+            rows.append(["**worst moderate with it, per seed**", _cell(result["worst_moderate_accuracy"], GOAL_LINE_CAMERA)])
+        else:
+            rows.append(["**worst moderate, per seed**", _cell(result["worst_moderate_accuracy"], goal_worst)])
         if "held_out_worst_moderate_accuracy" in result:
             rows.append(["**held-out families, worst moderate per seed**", _cell(result["held_out_worst_moderate_accuracy"])])
         rows.append(["clean", _cell(result["clean_accuracy"], goal_clean)])
