@@ -34,6 +34,7 @@ def main() -> None:
     probability = number(params, "augment.probability", 0.0, 1.0)
     light_probability = own_chance(params, "augment.light_probability")
     specks_probability = own_chance(params, "augment.specks_probability")
+    line_probability = own_chance(params, "augment.line_probability")
     spec = read_spec()
     split = pd.read_csv("data/split.csv", keep_default_na=False)
     train = split[split["subset"] == "train"].reset_index(drop=True)
@@ -44,6 +45,8 @@ def main() -> None:
         light += f", brightness and contrast with probability {light_probability:g}"
     if photometric.specks and specks_probability is not None:
         light += f", specks with probability {specks_probability:g}"
+    if photometric.line_camera() and line_probability is not None:
+        light += f", each line-camera change with probability {line_probability:g}"
     print(f"augment: {copies} variant(s) of each of {len(train)} training images ({spec.color}{light})")
     images = spec.load(train["path"].tolist())
     variants = augment_images(
@@ -58,6 +61,7 @@ def main() -> None:
         probability=probability,
         light_probability=light_probability,
         specks_probability=specks_probability,
+        line_probability=line_probability,
     )
     rows = []
     with atomic_dir(OUT) as tmp:

@@ -54,6 +54,9 @@ class Photometric:
     def any(self) -> bool:
         return any(astuple(self))
 
+    def line_camera(self) -> bool:
+        return bool(self.column_gain or self.row_gain or self.dead_columns)
+
 
 # The robustness stage's perturbation families each augmentation key trains on (None: on when truthy).
 # A family the params hold out of training (`robustness.held_out`) must not be among them.
@@ -142,15 +145,18 @@ def sensor(
     rng: np.random.Generator,
     probability: float = 1.0,
     specks_probability: float | None = None,
+    line_probability: float | None = None,
 ) -> np.ndarray:
     """Blur (the optics), then gain, stripes, noise, specks, dead columns (the sensor), then JPEG, on float pixels (n, h, w, c).
 
     Each image draws its own strengths from `rng`, and, with `probability` < 1, whether it gets each
     change (a change it does not get has strength 0). The draws at probability 1 are those made
     before the option existed, in the same order, so the default's copies are unchanged.
-    `specks_probability` is the specks' own chance (None: `probability`, draw for draw).
+    `specks_probability` is the specks' own chance (None: `probability`, draw for draw), and
+    `line_probability` that of each line-camera change (column and row stripes, dead columns).
     """
     n = len(x)
+    line_chance = probability if line_probability is None else line_probability
     if photometric.blur:
         sigmas = rng.uniform(0, photometric.blur, n) * _on(rng, n, probability)
         x = np.stack([ndimage.gaussian_filter(one, sigma=(s, s, 0), mode="reflect") for one, s in zip(x, sigmas, strict=True)])
@@ -159,7 +165,7 @@ def sensor(
         x = x * np.where(_per_image(rng, n, probability), gains, 1.0)
     for key, axis in (("column_gain", 2), ("row_gain", 1)):  # drawn only when on: the default's copies stay as they were
         if getattr(photometric, key):
-            sigmas = rng.uniform(0, getattr(photometric, key), n) * _on(rng, n, probability)
+            sigmas = rng.uniform(0, getattr(photometric, key), n) * _on(rng, n, line_chance)
             shape = [n, 1, 1, 1]
             shape[axis] = x.shape[axis]
             x = x * (1.0 + rng.normal(size=shape) * sigmas.reshape(n, 1, 1, 1))
@@ -173,7 +179,7 @@ def sensor(
         hit = pixels < fractions  # all channels of a pixel
         x = np.where(hit[..., None], np.where(rng.random(x.shape[:3]) < 0.5, 0.0, 255.0)[..., None], x)
     if photometric.dead_columns:
-        counts = rng.integers(0, int(photometric.dead_columns) + 1, n) * _on(rng, n, probability).astype(int)
+        counts = rng.integers(0, int(photometric.dead_columns) + 1, n) * _on(rng, n, line_chance).astype(int)
         x = np.array(x, dtype=float)
         for i, count in enumerate(counts):
             columns = rng.choice(x.shape[2], min(count, x.shape[2]), replace=False)
@@ -231,6 +237,7 @@ def augment_images(
     probability: float = 1.0,
     light_probability: float | None = None,
     specks_probability: float | None = None,
+    line_probability: float | None = None,
 ) -> np.ndarray:
     """Return (n, copies, h, w, c) uint8 variants of (n, h, w, c) uint8 images.
 
@@ -243,7 +250,8 @@ def augment_images(
     at 1 with `probability` 0.5 every copy is lit while each sensor change reaches half of them,
     because the robustness stage's brightening by 20% was the setting the half-lit model missed most.
     `specks_probability` does the same for salt-and-pepper specks (None: `probability`), which
-    became the setting missed most once every copy was lit.
+    became the setting missed most once every copy was lit. `line_probability` does the same for
+    each line-camera change, so stripes and dead columns can come rarer than the other faults.
     """
     import keras
 
@@ -254,10 +262,9 @@ def augment_images(
     lit_chance = probability if light_probability is None else light_probability
     if not 0 <= lit_chance <= 1:
         raise UserError(f"params.yaml: 'augment.light_probability' is {light_probability}; expected null or a chance from 0 to 1")
-    if specks_probability is not None and not 0 <= specks_probability <= 1:
-        raise UserError(
-            f"params.yaml: 'augment.specks_probability' is {specks_probability}; expected null or a chance from 0 to 1"
-        )
+    for key, chance in (("specks_probability", specks_probability), ("line_probability", line_probability)):
+        if chance is not None and not 0 <= chance <= 1:
+            raise UserError(f"params.yaml: 'augment.{key}' is {chance}; expected null or a chance from 0 to 1")
     rng = np.random.default_rng(seed)
     photometric = photometric or Photometric()
     light = np.random.default_rng([seed, 1])
@@ -277,6 +284,6 @@ def augment_images(
                     lit = _per_image(light, len(batch), lit_chance) > 0
                     result = np.where(lit, np.asarray(lighting[angle](result, training=True)), result)
                 if photometric.any():
-                    result = sensor(result, photometric, light, probability, specks_probability)
+                    result = sensor(result, photometric, light, probability, specks_probability, line_probability)
                 out[batch, copy] = np.clip(np.rint(result), 0, 255).astype(np.uint8)
     return out

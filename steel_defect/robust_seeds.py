@@ -208,6 +208,7 @@ def describe(reference: Run) -> dict:
             "probability": augment.get("probability", 1.0),
             "light_probability": _chance(augment, "light_probability"),
             "specks_probability": _chance(augment, "specks_probability"),
+            "line_probability": _chance(augment, "line_probability"),
         },
         "normalize": backbone.get("normalize", "none"),
         "prefilter": backbone.get("prefilter", 1),
@@ -277,6 +278,8 @@ def markdown(table: dict, goal_each: float, goal_worst: float, goal_clean: float
         light += f", brightness and contrast with probability {_chance(augment, 'light_probability'):g}"
     if augment.get("specks") and _chance(augment, "specks_probability") != augment.get("probability", 1.0):
         light += f", specks with probability {_chance(augment, 'specks_probability'):g}"
+    if any(augment.get(k) for k in LINE_CAMERA) and _chance(augment, "line_probability") != augment.get("probability", 1.0):
+        light += f", each line-camera change with probability {_chance(augment, 'line_probability'):g}"
     identity = table["identity"]
     which = "deployed" if table["model"] in ("keras", DEPLOYED) else f"deployed {table['model']}"
     about_model = {

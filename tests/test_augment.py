@@ -129,6 +129,19 @@ def test_specks_probability_specks_every_copy_while_the_other_sensor_changes_kee
     np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
 
 
+def test_line_probability_gives_the_line_camera_changes_a_chance_of_their_own():
+    x = np.full((400, 16, 16, 1), 128, np.uint8)
+    lines = Photometric(noise=20.0, dead_columns=2.0)
+    rare = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=lines, probability=0.5, line_probability=0.1)
+    dead = np.array([((c == 0) | (c == 255)).all(axis=0).any() for c in rare[:, 0]])
+    assert 0.02 < dead.mean() < 0.1  # a chance of 0.1, and 0, 1 or 2 columns drawn when on
+    noisy = np.array([np.std(c[(c > 0) & (c < 255)].astype(int)) > 3 for c in rare[:, 0]])
+    assert abs(noisy.mean() - 0.5) < 0.1  # noise keeps augment.probability
+    default = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=lines, probability=0.5)
+    same = augment_images(x, 1, [0], False, 0.0, 0.0, seed=3, photometric=lines, probability=0.5, line_probability=0.5)
+    np.testing.assert_array_equal(default, same)  # null (None) means augment.probability, draw for draw
+
+
 def test_jpeg_compresses_each_copy_as_the_robustness_stage_does_at_a_quality_it_draws():
     """augment.jpeg is the lowest quality; each copy draws one up to 100 (uncompressed) and goes through
     the robustness stage's own JPEG perturbation, so training sees exactly the artefacts it is tested on."""
@@ -176,6 +189,7 @@ def test_augment_stage_covers_training_images_only(project: Path):
         ("augment.probability", 1.5),
         ("augment.light_probability", -0.5),
         ("augment.specks_probability", 2),
+        ("augment.line_probability", -1),
         ("augment.jpeg", 0.5),
         ("augment.jpeg", 101),
         ("augment.column_gain", -0.1),
