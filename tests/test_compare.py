@@ -143,3 +143,17 @@ def test_few_label_rows_and_reported_points(metrics_set: Path):
     literature = pd.read_csv(metrics_set / "data/literature.csv", dtype=str, keep_default_na=False)
     [(n, accuracy, label)] = reported_few_label_points(literature, ["NEU-CLS", "NEU"])
     assert (n, accuracy) == (1, 97.13) and "episode protocol not read" in label
+
+
+def test_the_headline_gives_the_worst_fault_without_and_with_the_line_camera():
+    from steel_defect.headline import headline
+
+    run = {"clean_errors": 0, "test_images": 360}
+    mean = lambda m: {"mean": m}  # noqa: E731
+    stratified = {"seeds": [0], "runs": [run], "worst_moderate_accuracy": mean(0.96)}
+    evaluate = {"accuracy": 1.0}
+    older = headline(evaluate, None, {"strategies": {"stratified": stratified}}, None, 0, "stratified")
+    assert "| Same seeds, the worst moderate camera fault each seed meets" in older and "| **96.00%** |" in older
+    line = {**stratified, "first_families_worst_moderate_accuracy": mean(0.99)}
+    text = headline(evaluate, None, {"strategies": {"stratified": line}}, None, 0, "stratified")
+    assert "| **99.00%** without the line camera's stripes and dead columns, **96.00%** with them |" in text
