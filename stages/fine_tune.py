@@ -5,9 +5,6 @@ its cache) was computed once; only the layers after it run here, with BatchNorm 
 mode. Early stopping watches the loss on every validation row of the cache: the originals, and with
 finetune.validation: perturbed also their perturbed copies (on clean validation images the loss is
 near 0.001 after a few epochs, so it tells little about which epoch reads the line's images best).
-With finetune.consistency above 0, batches hold whole groups (a training original and its
-augmented copies) and the loss adds that weight times the Jensen-Shannon divergence among each
-group's predictions (steel_defect/consistency.py).
 Writes models/fine_tuned.keras (image in, probabilities out), one candidate for select.
 """
 
@@ -15,11 +12,8 @@ import math
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from steel_defect.atomic import save_model
-from steel_defect.consistency import ConsistentModel, GroupBatches
-from steel_defect.copies import original_groups, read_copies
 from steel_defect.dataset import read_spec
 from steel_defect.errors import run_stage
 from steel_defect.features import PERTURBED, load_features
@@ -45,23 +39,12 @@ def main() -> None:
     if len(cuts) == 1:  # a single-input model wants the array itself
         x_train, x_val = x_train[0], x_val[0]
     batch_size = integer(params, "finetune.batch_size", minimum=1)
-    consistency = number(params, "finetune.consistency", 0, None)
-    model, data, labels = part, x_train, y[train]
-    if consistency:
-        groups = original_groups(table, read_copies())
-        position = np.cumsum(train) - 1  # table row -> row of x_train
-        data = GroupBatches(x_train, y[train], position[groups], batch_size, integer(params, "train.seed", minimum=0))
-        model, labels = ConsistentModel(part, groups.shape[1], consistency), None
-        print(
-            f"fine_tune: consistency {consistency:g} x JS divergence over {len(groups)} groups of {groups.shape[1]} "
-            f"(an original and its copies), {data.per_batch * groups.shape[1]} rows per batch"
-        )
     compile_fine_tuning(
-        model,
+        part,
         choice(params, "optimizer", OPTIMIZERS),
         number(params, "finetune.learning_rate", 0, 1, open_low=True),
         number(params, "finetune.lr_decay", 0, 1, open_low=True),
-        steps_per_epoch=len(data) if consistency else math.ceil(train.sum() / batch_size),
+        steps_per_epoch=math.ceil(train.sum() / batch_size),
     )
     trainable = sum(w.numpy().size for w in part.trainable_weights)
     print(f"fine_tune: {len(part.layers)} layers after the cut ({', '.join(names)}), {trainable:,} trainable weights")
@@ -70,9 +53,9 @@ def main() -> None:
         copies = f" and {perturbed.sum()} perturbed copies ({table.loc[perturbed, 'perturbation'].nunique()} settings)"
     print(f"fine_tune: {train.sum()} training rows (originals + augmented), {rows.val.sum()} validation images{copies}")
     fit(
-        model,
-        data,
-        labels,
+        part,
+        x_train,
+        y[train],
         x_val,
         y[val],
         "metrics/fine_tune",

@@ -19,10 +19,10 @@ import pandas as pd
 
 from steel_defect.atomic import atomic_dir, atomic_file, write_json
 from steel_defect.compare import reported_few_label_points
-from steel_defect.copies import copies_by_original, read_copies
 from steel_defect.curve import (
     ALL,
     METHODS,
+    copies_by_original,
     draw,
     feasible,
     figure,
@@ -86,7 +86,7 @@ def main() -> None:
         pooled=arrays["pooled"],
         cuts=[arrays[f"cut_{i}"] for i in range(len(cut_names))],
         cut_names=cut_names,
-        copies=copies_by_original(table, read_copies()),
+        copies=copies_by_original(table, pd.read_csv("data/augmented/manifest.csv", keep_default_na=False)),
         test=np.flatnonzero(rows.test),
         n_classes=len(rows.classes),
     )

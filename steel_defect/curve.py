@@ -72,6 +72,18 @@ def draw(
     return np.concatenate(picked)
 
 
+def copies_by_original(table: pd.DataFrame, manifest: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Original image path -> row numbers of its augmented copies in the features table."""
+    source = dict(zip(manifest["path"], manifest["source"], strict=True))
+    rows = table.index[table["subset"] == "augmented"]
+    try:
+        owners = [source[p] for p in table.loc[rows, "path"]]
+    except KeyError as err:
+        raise UserError(f"data/augmented/manifest.csv: no entry for augmented image {err}; run `dvc repro augment`") from None
+    grouped = pd.Series(rows, dtype=int).groupby(pd.Series(owners, dtype=str))
+    return {path: group.to_numpy() for path, group in grouped}
+
+
 def class_balanced_pick(probs: np.ndarray, quota: int) -> np.ndarray:
     """Pseudo-labels (-1: not picked) taking the `quota` most probable images for every class.
 

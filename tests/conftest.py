@@ -207,7 +207,6 @@ TINY = {
         "lr_decay": 0.9,
         "patience": 2,
         "min_delta": 0.0,
-        "consistency": 0,
         "validation": "clean",
         "validation_perturbations": {"salt_pepper": [0.01], "motion_blur": [5], "brightness": [-0.2, 0.2]},
     },

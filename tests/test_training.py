@@ -10,15 +10,12 @@ import pytest
 import yaml
 
 from stages import augment, evaluate, features, fetch, fine_tune, select, split, train_head, weights
-from steel_defect import consistency
-from steel_defect.consistency import GroupBatches, js_divergence
-from steel_defect.copies import original_groups, read_copies
 from steel_defect.errors import UserError
-from steel_defect.features import PERTURBED, load_features, parse_setting, with_perturbed_validation
+from steel_defect.features import PERTURBED, parse_setting, with_perturbed_validation
 from steel_defect.machine import ISAS, describe
 from steel_defect.model import assemble, cut_tensors, trainable_part, unfreeze_index
 from steel_defect.selection import choose
-from tests.conftest import PARAMS, TINY, set_param, tiny_nasnet
+from tests.conftest import TINY, set_param, tiny_nasnet
 
 METRIC_KEYS = ["accuracy", "precision_macro", "recall_macro", "f1_macro", "roc_auc_ovr", "loss"]
 
@@ -272,55 +269,3 @@ def test_bad_model_params_are_named(data_ready: Path, key, value, before, stage,
         stage.main()
     assert not Path("models/fine_tuned.keras").exists()
     assert not list(Path(".").glob("models/.*")), "no temporary output left behind"
-
-
-def test_js_divergence_is_zero_when_copies_agree_and_grows_as_they_part():
-    same = np.tile([[0.7, 0.2, 0.1]], (6, 1)).astype("float32")
-    assert float(js_divergence(same, 3)) == pytest.approx(0, abs=1e-6)
-    two = np.array([[0.9, 0.1], [0.1, 0.9]], "float32")
-    mixture = np.array([0.5, 0.5])
-    expected = np.mean([np.sum(p * np.log(p / mixture)) for p in two])  # the definition, by hand
-    assert float(js_divergence(two, 2)) == pytest.approx(expected, rel=1e-5)
-    apart = np.array([[0.99, 0.01], [0.01, 0.99]], "float32")
-    assert float(js_divergence(apart, 2)) > float(js_divergence(two, 2)) > 0
-
-
-def test_group_batches_keep_an_original_with_its_copies_and_reshuffle_by_seed():
-    groups = np.arange(20).reshape(5, 4)  # 5 originals, 3 copies each
-    x, y = np.arange(20) * 10, np.arange(20)
-    batches = GroupBatches(x, y, groups, batch_size=8, seed=0)
-    assert len(batches) == 3 and batches.per_batch == 2
-    seen = []
-    for i in range(len(batches)):
-        bx, by = batches[i]
-        np.testing.assert_array_equal(bx, by * 10)
-        assert len(by) % 4 == 0 and all(set(g // 4) == {g[0] // 4} for g in by.reshape(-1, 4)), "whole groups"
-        seen.extend(by)
-    assert sorted(seen) == list(range(20)), "every row once per epoch"
-    first = batches.order.copy()
-    batches.on_epoch_end()
-    assert not np.array_equal(first, batches.order), "a new order each epoch"
-    np.testing.assert_array_equal(GroupBatches(x, y, groups, 8, seed=0).order, first)  # seeded
-
-
-def test_fine_tune_with_consistency_trains_on_whole_groups(trained_project: Path, monkeypatch: pytest.MonkeyPatch):
-    """finetune.consistency batches each training original with its copies and adds the divergence in training only."""
-    set_param(trained_project, "finetune.consistency", 5)
-    table, _ = load_features("data/features.npz")
-    groups = original_groups(table, read_copies())
-    copies = PARAMS["augment"]["copies"]
-    assert groups.shape == ((table["subset"] == "train").sum(), 1 + copies)
-    assert set(table.loc[groups[:, 0], "subset"]) == {"train"}
-    assert set(table.loc[groups[:, 1:].ravel(), "subset"]) == {"augmented"}
-    seen = []
-    real = consistency.js_divergence
-    monkeypatch.setattr(consistency, "js_divergence", lambda p, size: seen.append(size) or real(p, size))
-    before = Path("models/fine_tuned.keras").read_bytes()
-    fine_tune.main()
-    assert seen and set(seen) == {1 + copies}, "the divergence is taken over each original and its copies"
-    assert Path("models/fine_tuned.keras").read_bytes() != before
-    model = keras.models.load_model("models/fine_tuned.keras")
-    assert model.predict(np.full((1, 32, 32, 1), 128, np.float32), verbose=0).shape == (1, 3)
-
-    with pytest.raises(UserError, match=r"'finetune.consistency' compares an image with its augmented copies"):
-        original_groups(table.loc[table["subset"] != "augmented"], read_copies())
