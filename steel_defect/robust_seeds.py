@@ -81,6 +81,7 @@ def collect(
     out.update({k: v for k, v in setting.items() if k not in ("identity", "augment")})
     out["params"] = reference.params  # what a later --keep checks its own reference against
     out["machine"], out["left_out"] = home, left_out
+    declared_held_out = (reference.params.get("robustness") or {}).get("held_out") or []  # for runs that predate the record
     for strategy in sorted({s for s, _ in chosen}):
         these = sorted((r for (s, _), r in chosen.items() if s == strategy), key=lambda r: r["seed"])
         perturbations = list(these[0]["moderate"])
@@ -93,8 +94,7 @@ def collect(
             "families": these[0].get("families"),  # which families training showed (runs since issue 40)
         }
         if any(p in LINE_CAMERA for r in these for p in r["moderate"]):  # issue 39's worst, before the line camera came
-            held_out = (reference.params.get("robustness") or {}).get("held_out") or []  # for runs that predate the record
-            first = interval(first_families_worst(r, held_out) for r in these)
+            first = interval(first_families_worst(r, declared_held_out) for r in these)
             out["strategies"][strategy]["first_families_worst_moderate_accuracy"] = first
         if all("held_out_worst_moderate_accuracy" in r for r in these):
             held = interval(r["held_out_worst_moderate_accuracy"] for r in these)

@@ -10,6 +10,7 @@ import pytest
 
 from stages import compare
 from steel_defect.compare import accuracy_range, reported_few_label_points, same_dataset
+from steel_defect.headline import headline
 from steel_defect.seeds import interval
 from tests.conftest import set_param
 
@@ -146,8 +147,6 @@ def test_few_label_rows_and_reported_points(metrics_set: Path):
 
 
 def test_the_headline_gives_the_worst_fault_without_and_with_the_line_camera():
-    from steel_defect.headline import headline
-
     run = {"clean_errors": 0, "test_images": 360}
     mean = lambda m: {"mean": m}  # noqa: E731
     stratified = {"seeds": [0], "runs": [run], "worst_moderate_accuracy": mean(0.96)}
